@@ -1,0 +1,28 @@
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test lint docs clean
+
+# The venv is rebuilt whenever a requirements file changes.
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/ruff check functions tests
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check functions tests
+	$(BIN)/ruff format --check functions tests
+
+# Regenerates the README's model table from the registry.
+docs: $(STAMP)
+	PYTHONPATH=functions $(BIN)/python -m imagegen.registry --write README.md
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

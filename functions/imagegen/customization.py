@@ -1,0 +1,204 @@
+"""Imagen 3 customization (``imagen-3.0-capability-001``): the Vertex AI predict body, validated."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import InvalidRequestError, PayloadTooLargeError, from_validation_error
+from .images import ImageFormatError, ImageInfo, decoded_size_estimate, inspect_image
+from .registry import IMAGEN, IMAGEN_LANGUAGES
+
+_LIMITS = IMAGEN.limits
+RAW, MASK, CONTROL, SUBJECT, STYLE = (
+    "REFERENCE_TYPE_RAW",
+    "REFERENCE_TYPE_MASK",
+    "REFERENCE_TYPE_CONTROL",
+    "REFERENCE_TYPE_SUBJECT",
+    "REFERENCE_TYPE_STYLE",
+)
+# The one config object each reference type may carry.
+_CONFIG_OF_TYPE = {
+    MASK: "mask_image_config",
+    CONTROL: "control_image_config",
+    SUBJECT: "subject_image_config",
+    STYLE: "style_image_config",
+}
+_COMPUTED_MASK_MODES = ("MASK_MODE_BACKGROUND", "MASK_MODE_FOREGROUND", "MASK_MODE_SEMANTIC")
+
+
+def _camel(name: str) -> str:
+    return re.sub(r"_(\w)", lambda match: match[1].upper(), name)
+
+
+class _Native(BaseModel):
+    model_config = ConfigDict(alias_generator=_camel, extra="forbid", strict=True, frozen=True, defer_build=True)
+
+
+class ImageBytes(_Native):
+    bytes_base64_encoded: str
+
+
+class MaskImageConfig(_Native):
+    mask_mode: Literal["MASK_MODE_USER_PROVIDED", *_COMPUTED_MASK_MODES] | None = None  # type: ignore[valid-type]
+    dilation: float | None = Field(None, ge=_LIMITS["dilation"].min, le=_LIMITS["dilation"].max)
+    mask_classes: list[Annotated[int, Field(ge=_LIMITS["maskClasses"].min, le=_LIMITS["maskClasses"].max)]] | None = (
+        None
+    )
+
+
+class ControlImageConfig(_Native):
+    control_type: Literal["CONTROL_TYPE_FACE_MESH", "CONTROL_TYPE_CANNY", "CONTROL_TYPE_SCRIBBLE"]
+    enable_control_image_computation: bool | None = None
+
+
+class SubjectImageConfig(_Native):
+    subject_description: str = Field(min_length=1)
+    subject_type: Literal["SUBJECT_TYPE_PERSON", "SUBJECT_TYPE_ANIMAL", "SUBJECT_TYPE_PRODUCT", "SUBJECT_TYPE_DEFAULT"]
+
+
+class StyleImageConfig(_Native):
+    style_description: str | None = None
+
+
+class ReferenceImage(_Native):
+    reference_type: Literal[RAW, MASK, CONTROL, SUBJECT, STYLE]  # type: ignore[valid-type]
+    reference_id: int
+    reference_image: ImageBytes | None = None
+    mask_image_config: MaskImageConfig | None = None
+    control_image_config: ControlImageConfig | None = None
+    subject_image_config: SubjectImageConfig | None = None
+    style_image_config: StyleImageConfig | None = None
+
+
+class Instance(_Native):
+    prompt: str = Field(min_length=1)
+    reference_images: list[ReferenceImage] = Field(
+        min_length=int(_LIMITS["referenceImages"].min), max_length=int(_LIMITS["referenceImages"].max)
+    )
+
+
+class Parameters(_Native):
+    negative_prompt: str | None = None
+    seed: int | None = None
+    language: Literal[IMAGEN_LANGUAGES] | None = None  # type: ignore[valid-type]
+    sample_count: int | None = Field(None, ge=_LIMITS["sampleCount"].min, le=_LIMITS["sampleCount"].max)
+
+
+class CustomizationBody(_Native):
+    instances: list[Instance] = Field(min_length=1, max_length=1)
+    parameters: Parameters | None = None
+
+
+class VertexRequest(dict):
+    """The predict body (a plain dict, ready for ``json.dumps``) plus what the caller should know."""
+
+    warnings: list[str]
+    sample_count: int
+
+
+def build_customization_request(native: Any) -> VertexRequest:
+    """Validate a Vertex AI Imagen customization body against every rule of the spec."""
+    if not isinstance(native, dict):
+        raise InvalidRequestError.for_field("body", "must be a JSON object")
+    try:
+        body = CustomizationBody.model_validate(native)
+    except ValidationError as exc:
+        raise from_validation_error(exc) from None
+    instance = body.instances[0]
+    details = list(_reference_errors(instance))
+    if details:
+        raise InvalidRequestError.from_details(details)
+
+    result = VertexRequest(body.model_dump(by_alias=True, exclude_unset=True))
+    result.warnings = [
+        f"the prompt does not mention [{ref_id}]; the model may ignore reference images with referenceId {ref_id}"
+        for ref_id in sorted({ref.reference_id for ref in instance.reference_images})
+        if f"[{ref_id}]" not in instance.prompt
+    ]
+    sample_count = body.parameters.sample_count if body.parameters else None
+    result.sample_count = sample_count or int(_LIMITS["sampleCount"].default)
+    return result
+
+
+def _reference_errors(instance: Instance) -> Iterator[dict[str, str]]:
+    refs = instance.reference_images
+    base = "instances[0].referenceImages"
+    raws = [index for index, ref in enumerate(refs) if ref.reference_type == RAW]
+    if len(raws) > 1:
+        yield {
+            "field": f"{base}[{raws[1]}].referenceType",
+            "message": "at most one REFERENCE_TYPE_RAW image is allowed",
+        }
+
+    infos: dict[int, ImageInfo | None] = {}
+    for index, ref in enumerate(refs):
+        path = f"{base}[{index}]"
+        yield from _config_errors(path, ref)
+        try:
+            infos[index] = _image_info(ref)
+        except ImageFormatError as exc:
+            yield {"field": f"{path}.referenceImage.bytesBase64Encoded", "message": str(exc)}
+            continue
+        if infos[index] is None:
+            if not _may_be_computed(ref):
+                yield {
+                    "field": f"{path}.referenceImage.bytesBase64Encoded",
+                    "message": "is required (only a CONTROL image with enableControlImageComputation or a MASK "
+                    "with a computed maskMode may be empty)",
+                }
+            elif not raws:
+                yield {"field": f"{path}.referenceImage", "message": "is computed from the RAW image: add one"}
+
+    raw_info = infos.get(raws[0]) if raws else None
+    for index, ref in enumerate(refs):
+        info = infos.get(index)
+        if raw_info and info and ref.reference_type in (MASK, CONTROL) and info.size != raw_info.size:
+            yield {
+                "field": f"{base}[{index}].referenceImage",
+                "message": f"must be the same size as the RAW image ({raw_info.width}x{raw_info.height}), "
+                f"got {info.width}x{info.height}",
+            }
+
+
+def _config_errors(path: str, ref: ReferenceImage) -> Iterator[dict[str, str]]:
+    expected = _CONFIG_OF_TYPE.get(ref.reference_type)
+    for name in _CONFIG_OF_TYPE.values():
+        if name != expected and getattr(ref, name) is not None:
+            yield {"field": f"{path}.{_camel(name)}", "message": f"does not apply to {ref.reference_type}"}
+    if ref.reference_type in (SUBJECT, CONTROL) and getattr(ref, expected) is None:
+        yield {"field": f"{path}.{_camel(expected)}", "message": f"is required for {ref.reference_type}"}
+    mask = ref.mask_image_config
+    if mask is not None:
+        semantic = mask.mask_mode == "MASK_MODE_SEMANTIC"
+        if semantic and not mask.mask_classes:
+            yield {"field": f"{path}.maskImageConfig.maskClasses", "message": "is required for MASK_MODE_SEMANTIC"}
+        if mask.mask_classes and not semantic:
+            yield {"field": f"{path}.maskImageConfig.maskClasses", "message": "applies only to MASK_MODE_SEMANTIC"}
+
+
+def _may_be_computed(ref: ReferenceImage) -> bool:
+    if ref.reference_type == CONTROL:
+        return bool(ref.control_image_config and ref.control_image_config.enable_control_image_computation)
+    if ref.reference_type == MASK:
+        return bool(ref.mask_image_config and ref.mask_image_config.mask_mode in _COMPUTED_MASK_MODES)
+    return False
+
+
+def _image_info(ref: ReferenceImage) -> ImageInfo | None:
+    """The header of a reference image, or None when it is absent or empty."""
+    encoded = ref.reference_image.bytes_base64_encoded if ref.reference_image else ""
+    if not encoded:
+        return None
+    if decoded_size_estimate(encoded) > IMAGEN.max_input_bytes:
+        raise PayloadTooLargeError(f"a reference image is over {IMAGEN.max_input_bytes:,} bytes")
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ImageFormatError("is not valid base64") from None
+    return inspect_image(data)

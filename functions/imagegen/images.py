@@ -1,0 +1,243 @@
+"""Input images: decode the user's value, sniff the format, read the size from the header.
+
+Dimensions come from the PNG IHDR chunk or the JPEG SOF segment, never from decoding pixels.
+Only the two checks that are about pixels (PNG alpha for Nova, black-and-white masks) decode,
+and they import Pillow lazily so the common path never pays for it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Literal
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SIGNATURE = b"\xff\xd8\xff"
+MIME_TYPES = {"png": "image/png", "jpeg": "image/jpeg"}
+
+_DATA_URL = re.compile(r"^data:image/[a-zA-Z0-9.+-]+;base64,")
+_S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+)$")
+# Valid PNG bit depths per colour type (PNG spec, table 11.1).
+_PNG_BIT_DEPTHS = {0: {1, 2, 4, 8, 16}, 2: {8, 16}, 3: {1, 2, 4, 8}, 4: {8, 16}, 6: {8, 16}}
+# SOF markers that carry the frame size; C4 (DHT), C8 (JPG) and CC (DAC) share the range.
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8)}
+
+
+class ImageFormatError(ValueError):
+    """The bytes are not a PNG or JPEG we can read; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: Literal["png", "jpeg"]
+    width: int
+    height: int
+    # True when the image may hold transparency (alpha channel or tRNS chunk).
+    may_have_alpha: bool = False
+
+    @property
+    def mime_type(self) -> str:
+        return MIME_TYPES[self.format]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (self.width, self.height)
+
+
+@dataclass(frozen=True)
+class InlineImage:
+    """An image sent in the request body; ``b64`` is what the model receives."""
+
+    data: bytes
+    b64: str
+    info: ImageInfo
+
+    def describe(self) -> dict[str, object]:
+        return {"contentType": self.info.mime_type, "width": self.info.width, "height": self.info.height}
+
+
+@dataclass(frozen=True)
+class S3Image:
+    """An ``s3://bucket/key`` reference, resolved by the runtime before the model call."""
+
+    bucket: str
+    key: str
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    def describe(self) -> dict[str, object]:
+        return {"s3Uri": self.uri}
+
+
+ImageInput = InlineImage | S3Image
+
+
+def decoded_size_estimate(b64: str) -> int:
+    return len(b64) * 3 // 4
+
+
+def parse_image_value(value: object, max_bytes: int) -> ImageInput:
+    """Turn a request's image string into an inline image or an S3 reference.
+
+    Raises ``ImageFormatError`` for anything that is not a readable PNG/JPEG, and
+    ``OverSizeError`` for an image over ``max_bytes`` (checked before decoding).
+    """
+    if not isinstance(value, str) or not value:
+        raise ImageFormatError("must be a base64 PNG/JPEG image or an s3://bucket/key reference")
+    if value.startswith("s3://"):
+        match = _S3_URI.match(value)
+        if not match:
+            raise ImageFormatError("must be an s3://bucket/key reference with a valid bucket name and a key")
+        return S3Image(match["bucket"], match["key"])
+    b64 = _DATA_URL.sub("", value, count=1)
+    if decoded_size_estimate(b64) > max_bytes:
+        raise OverSizeError(decoded_size_estimate(b64), max_bytes)
+    try:
+        data = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ImageFormatError("is not valid base64") from None
+    return InlineImage(data=data, b64=b64, info=inspect_image(data))
+
+
+def inline_image(data: bytes, max_bytes: int) -> InlineImage:
+    """An image fetched by the runtime (an S3 reference), checked like an inline one."""
+    if len(data) > max_bytes:
+        raise OverSizeError(len(data), max_bytes)
+    info = inspect_image(data)
+    return InlineImage(data=data, b64=base64.b64encode(data).decode("ascii"), info=info)
+
+
+class OverSizeError(Exception):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"image is {size:,} bytes; the limit is {limit:,}")
+        self.size = size
+        self.limit = limit
+
+
+def sniff_format(data: bytes) -> Literal["png", "jpeg"] | None:
+    if data.startswith(PNG_SIGNATURE):
+        return "png"
+    if data.startswith(JPEG_SIGNATURE):
+        return "jpeg"
+    return None
+
+
+def inspect_image(data: bytes) -> ImageInfo:
+    """Format and size from the header; structural corruption and truncation are errors."""
+    kind = sniff_format(data)
+    if kind == "png":
+        return _inspect_png(data)
+    if kind == "jpeg":
+        return _inspect_jpeg(data)
+    raise ImageFormatError("must be a PNG or JPEG image")
+
+
+def _inspect_png(data: bytes) -> ImageInfo:
+    pos = len(PNG_SIGNATURE)
+    header: tuple[int, ...] | None = None
+    has_trns = has_idat = False
+    while True:
+        if pos + 8 > len(data):
+            raise ImageFormatError("is a truncated PNG (no IEND chunk)")
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        end = pos + 12 + length
+        if end > len(data):
+            raise ImageFormatError("is a truncated PNG")
+        payload = data[pos + 8 : pos + 8 + length]
+        # The CRC covers type and payload; a mismatch means the bytes were damaged.
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : end])
+        if zlib.crc32(payload, zlib.crc32(kind)) != crc:
+            raise ImageFormatError(f"is a corrupt PNG (bad CRC in {kind.decode('latin-1')!r} chunk)")
+        if header is None:
+            if kind != b"IHDR" or length != 13:
+                raise ImageFormatError("is a corrupt PNG (IHDR must come first)")
+            header = struct.unpack(">IIBBBBB", payload)
+        elif kind == b"tRNS":
+            has_trns = True
+        elif kind == b"IDAT":
+            has_idat = True
+        elif kind == b"IEND":
+            break
+        pos = end
+    width, height, depth, color_type, compression, filter_method, interlace = header
+    if not (0 < width < 2**31 and 0 < height < 2**31):
+        raise ImageFormatError("is a corrupt PNG (zero or huge dimensions)")
+    if depth not in _PNG_BIT_DEPTHS.get(color_type, ()) or compression or filter_method or interlace > 1:
+        raise ImageFormatError("is a corrupt PNG (invalid IHDR)")
+    if not has_idat:
+        raise ImageFormatError("is a corrupt PNG (no image data)")
+    return ImageInfo("png", width, height, may_have_alpha=color_type in (4, 6) or has_trns)
+
+
+def _inspect_jpeg(data: bytes) -> ImageInfo:
+    pos = 2
+    size: tuple[int, int] | None = None
+    while True:
+        if pos + 2 > len(data):
+            raise ImageFormatError("is a truncated JPEG")
+        if data[pos] != 0xFF:
+            raise ImageFormatError("is a corrupt JPEG (bad segment marker)")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            pos += 1
+            continue
+        if marker in _JPEG_STANDALONE:
+            pos += 2
+            continue
+        if marker == 0xD9:
+            raise ImageFormatError("is a corrupt JPEG (no image data)")
+        if pos + 4 > len(data):
+            raise ImageFormatError("is a truncated JPEG")
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        if length < 2 or pos + 2 + length > len(data):
+            raise ImageFormatError("is a truncated JPEG")
+        if marker in _JPEG_SOF:
+            if length < 8:
+                raise ImageFormatError("is a corrupt JPEG (short frame header)")
+            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
+            size = (width, height)
+        if marker == 0xDA:  # start of scan: entropy-coded data follows up to EOI
+            break
+        pos += 2 + length
+    if size is None or 0 in size:
+        raise ImageFormatError("is a corrupt JPEG (no frame size before the scan)")
+    if data.rfind(b"\xff\xd9") < pos:
+        raise ImageFormatError("is a truncated JPEG (no end-of-image marker)")
+    return ImageInfo("jpeg", size[0], size[1])
+
+
+# --- the two pixel checks ---------------------------------------------------------------
+
+
+def _open_pixels(image: InlineImage):  # -> PIL.Image.Image
+    from io import BytesIO
+
+    from PIL import Image
+
+    try:
+        opened = Image.open(BytesIO(image.data))
+        opened.load()
+    except Exception as exc:  # Pillow raises many types for damaged data
+        raise ImageFormatError(f"could not be decoded ({type(exc).__name__})") from None
+    return opened
+
+
+def is_fully_opaque(image: InlineImage) -> bool:
+    if not image.info.may_have_alpha:
+        return True
+    pixels = _open_pixels(image).convert("RGBA")
+    low, _high = pixels.getchannel("A").getextrema()
+    return low == 255
+
+
+def is_black_and_white(image: InlineImage) -> bool:
+    """True when every pixel is pure black (0,0,0) or pure white (255,255,255)."""
+    colors = _open_pixels(image).convert("RGB").getcolors(maxcolors=2)
+    return colors is not None and all(color in ((0, 0, 0), (255, 255, 255)) for _count, color in colors)

@@ -1,0 +1,147 @@
+"""Each model family's native response -> images, seeds, filtered count and warnings."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ContentFilteredError, UpstreamError
+from .images import MIME_TYPES, sniff_format
+from .registry import MODELS
+
+# Stable Image Core's finish reason for a call that failed rather than being filtered.
+_STABILITY_INFERENCE_ERROR = "Inference error"
+
+
+@dataclass(frozen=True)
+class ParsedResponse:
+    images: list[bytes] = field(repr=False)
+    mime_types: list[str]
+    seeds: list[int | None]
+    filtered: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def parse_response(model: str, native: Any, requested: int) -> ParsedResponse:
+    """Parse one native response. ``model`` is a registry name (``nova-canvas``, ...).
+
+    Raises ``ContentFilteredError`` (with the model's reason) when no image survives and
+    ``UpstreamError`` when the response is not what the model documents.
+    """
+    spec = MODELS.get(model)
+    if spec is None:
+        raise ValueError(f"unknown model {model!r}")
+    if not isinstance(native, dict):
+        raise UpstreamError(f"{model} returned a response that is not a JSON object")
+    if spec.family == "stability":
+        result = _stability(native, requested)
+    elif spec.family == "imagen":
+        result = _vertex(native, requested)
+    else:
+        result = _task_type(native, requested)
+    if not result.images:
+        reason = "; ".join(result.warnings) or "the model returned no images"
+        raise ContentFilteredError(f"{model} blocked the request: {reason}")
+    return result
+
+
+def combine(parts: Iterable[ParsedResponse], requested: int) -> ParsedResponse:
+    """Merge the responses of a fan-out into one result."""
+    images: list[bytes] = []
+    mimes: list[str] = []
+    seeds: list[int | None] = []
+    warnings: list[str] = []
+    for part in parts:
+        images += part.images
+        mimes += part.mime_types
+        seeds += part.seeds
+        warnings += [w for w in part.warnings if w not in warnings]
+    return ParsedResponse(images, mimes, seeds, max(requested - len(images), 0), warnings)
+
+
+def _decode(value: Any, where: str) -> tuple[bytes, str]:
+    if not isinstance(value, str):
+        raise UpstreamError(f"{where} is not a base64 string")
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise UpstreamError(f"{where} is not valid base64") from None
+    kind = sniff_format(data)
+    if kind is None:
+        raise UpstreamError(f"{where} is neither PNG nor JPEG")
+    return data, MIME_TYPES[kind]
+
+
+def _task_type(native: dict[str, Any], requested: int) -> ParsedResponse:
+    """Nova Canvas / Titan: ``{"images": [...], "error": "..."}``."""
+    raw = native.get("images") or []
+    if not isinstance(raw, list):
+        raise UpstreamError("images is not a list")
+    decoded = [_decode(value, f"images[{index}]") for index, value in enumerate(raw)]
+    error = native.get("error")
+    warnings = [error] if isinstance(error, str) and error else []
+    return ParsedResponse(
+        images=[data for data, _ in decoded],
+        mime_types=[mime for _, mime in decoded],
+        seeds=[None] * len(decoded),
+        filtered=max(requested - len(decoded), 0),
+        warnings=warnings,
+    )
+
+
+def _stability(native: dict[str, Any], requested: int) -> ParsedResponse:
+    """Stable Image Core: parallel ``seeds``, ``finish_reasons`` and ``images`` lists."""
+    images, reasons, seeds = native.get("images") or [], native.get("finish_reasons") or [], native.get("seeds") or []
+    if not all(isinstance(x, list) for x in (images, reasons, seeds)):
+        raise UpstreamError("images, finish_reasons and seeds must be lists")
+    kept: list[tuple[bytes, str, int | None]] = []
+    warnings: list[str] = []
+    for index, value in enumerate(images):
+        reason = reasons[index] if index < len(reasons) else None
+        if reason == _STABILITY_INFERENCE_ERROR:
+            raise UpstreamError("stable-image-core reported an inference error")
+        if reason is not None:
+            warnings.append(str(reason))
+            continue
+        data, mime = _decode(value, f"images[{index}]")
+        seed = seeds[index] if index < len(seeds) and isinstance(seeds[index], int) else None
+        kept.append((data, mime, seed))
+    # A filtered call may return no image at all, only its reason.
+    warnings += [str(r) for r in reasons[len(images) :] if r is not None]
+    return ParsedResponse(
+        images=[k[0] for k in kept],
+        mime_types=[k[1] for k in kept],
+        seeds=[k[2] for k in kept],
+        filtered=max(requested - len(kept), 0),
+        warnings=warnings,
+    )
+
+
+def _vertex(native: dict[str, Any], requested: int) -> ParsedResponse:
+    """Vertex AI ``{"predictions": [{"bytesBase64Encoded", "mimeType"}]}``; filtered ones lack bytes."""
+    predictions = native.get("predictions") or []
+    if not isinstance(predictions, list):
+        raise UpstreamError("predictions is not a list")
+    kept: list[tuple[bytes, str]] = []
+    warnings: list[str] = []
+    for index, prediction in enumerate(predictions):
+        if not isinstance(prediction, dict):
+            raise UpstreamError(f"predictions[{index}] is not an object")
+        if "bytesBase64Encoded" not in prediction:
+            reason = prediction.get("raiFilteredReason")
+            if reason:
+                warnings.append(str(reason))
+            continue
+        kept.append(_decode(prediction["bytesBase64Encoded"], f"predictions[{index}]"))
+    if len(kept) < requested and not warnings:
+        warnings.append(f"{requested - len(kept)} of {requested} images were filtered by responsible AI")
+    return ParsedResponse(
+        images=[data for data, _ in kept],
+        mime_types=[mime for _, mime in kept],
+        seeds=[None] * len(kept),
+        filtered=max(requested - len(kept), 0),
+        warnings=warnings,
+    )

@@ -1,0 +1,124 @@
+"""Checks that depend on the chosen model: support, required fields, limits, sizes, images."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pydantic.alias_generators import to_camel, to_snake
+
+from .errors import InvalidRequestError, UnsupportedError
+from .images import ImageFormatError, ImageInput, InlineImage, is_black_and_white, is_fully_opaque
+from .registry import ModelSpec
+from .schema import IMAGE_FIELDS, TaskRequest
+
+Detail = dict[str, str]
+
+
+def check_supported(task: str, payload: Mapping[str, Any], spec: ModelSpec) -> None:
+    """Before the schema: a task or field this model does not take is ``unsupported``."""
+    if task not in spec.tasks:
+        supported = ", ".join(spec.tasks)
+        raise UnsupportedError.for_field("model", f"{spec.name} does not support {task} (it supports: {supported})")
+    offending = sorted(spec.unsupported_fields(task) & payload.keys())
+    if offending:
+        details = [{"field": name, "message": f"not supported by {spec.name} for {task}"} for name in offending]
+        raise UnsupportedError.from_details(details)
+
+
+def check_request(task: str, request: TaskRequest, spec: ModelSpec) -> None:
+    details = [
+        *_required(task, request, spec),
+        *_limits(request, spec),
+        *_sizes(request, spec),
+        *_combinations(request),
+    ]
+    if not details:
+        details = image_errors(request, spec)
+    if details:
+        raise InvalidRequestError.from_details(details)
+
+
+def _required(task: str, request: TaskRequest, spec: ModelSpec) -> Iterator[Detail]:
+    for name in sorted(spec.required_fields(task)):
+        if getattr(request, to_snake(name), None) is None:
+            yield {"field": name, "message": f"is required by {spec.name} for {task}"}
+
+
+def _limits(request: TaskRequest, spec: ModelSpec) -> Iterator[Detail]:
+    for name, rng in spec.limits.items():
+        value = getattr(request, to_snake(name), None)
+        if value is None:
+            continue
+        measured = len(value) if isinstance(value, (str, list)) else value
+        if measured not in rng:
+            got = f"{measured} {rng.unit}" if rng.unit else repr(value)
+            yield {"field": name, "message": f"must be {rng.describe()} for {spec.name} (got {got})"}
+
+
+def _sizes(request: TaskRequest, spec: ModelSpec) -> Iterator[Detail]:
+    width, height = getattr(request, "width", None), getattr(request, "height", None)
+    if spec.sizes is None or (width is None and height is None):
+        return
+    default_width, default_height = spec.sizes.default
+    message = spec.sizes.output_error(width or default_width, height or default_height)
+    if message:
+        yield {"field": "width" if width is not None else "height", "message": message}
+
+
+def _combinations(request: TaskRequest) -> Iterator[Detail]:
+    if hasattr(request, "mask_prompt") and (request.mask_prompt is None) == (request.mask_image is None):
+        both = request.mask_prompt is not None
+        yield {
+            "field": "maskImage" if both else "maskPrompt",
+            "message": "give maskPrompt or maskImage, not both" if both else "give maskPrompt or maskImage",
+        }
+    if getattr(request, "condition_image", None) is None:
+        for name in ("control_mode", "control_strength"):
+            if getattr(request, name, None) is not None:
+                yield {"field": to_camel(name), "message": "applies only with conditionImage"}
+
+
+def iter_images(request: TaskRequest) -> Iterator[tuple[str, ImageInput]]:
+    for name in IMAGE_FIELDS:
+        value = getattr(request, name, None)
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                yield f"{to_camel(name)}[{index}]", item
+        elif value is not None:
+            yield to_camel(name), value
+
+
+def image_errors(request: TaskRequest, spec: ModelSpec) -> list[Detail]:
+    """Rules for every image already in hand; S3 references are checked once resolved."""
+    errors: list[Detail] = []
+    for path, image in iter_images(request):
+        if not isinstance(image, InlineImage):
+            continue
+        try:
+            message = _image_error(path, image, request, spec)
+        except ImageFormatError as exc:
+            message = str(exc)
+        if message:
+            errors.append({"field": path, "message": message})
+    return errors
+
+
+def _image_error(path: str, image: InlineImage, request: TaskRequest, spec: ModelSpec) -> str | None:
+    size_error = spec.sizes.input_error(image.info.width, image.info.height) if spec.sizes else None
+    if size_error:
+        return f"{size_error} for {spec.name}"
+    if path == "maskImage":
+        base = request.image
+        if isinstance(base, InlineImage) and base.info.size != image.info.size:
+            return (
+                f"must be the same size as image ({base.info.width}x{base.info.height}), "
+                f"got {image.info.width}x{image.info.height}"
+            )
+        if not is_black_and_white(image):
+            hint = "; JPEG compression adds grey pixels, send the mask as PNG" if image.info.format == "jpeg" else ""
+            return "must contain only pure black (0,0,0, edited) and pure white (255,255,255) pixels" + hint
+        return None
+    if spec.requires_opaque_inputs and not is_fully_opaque(image):
+        return f"has transparent pixels; {spec.name} accepts only fully opaque images"
+    return None
