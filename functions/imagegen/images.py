@@ -96,7 +96,8 @@ def parse_image_value(value: object, max_bytes: int) -> ImageInput:
         if not match:
             raise ImageFormatError("must be an s3://bucket/key reference with a valid bucket name and a key")
         return S3Image(match["bucket"], match["key"])
-    b64 = _DATA_URL.sub("", value, count=1)
+    # `base64` on Linux wraps lines at 76 characters; models want one unbroken string.
+    b64 = "".join(_DATA_URL.sub("", value, count=1).split())
     if decoded_size_estimate(b64) > max_bytes:
         raise OverSizeError(decoded_size_estimate(b64), max_bytes)
     try:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from .builders import native_bodies
 from .errors import InvalidRequestError, PayloadTooLargeError, from_validation_error
 from .images import ImageFormatError, InlineImage, OverSizeError, S3Image, inline_image
-from .registry import DEFAULT_MODEL, MODELS, TASKS, ModelSpec, lifecycle_warning, model_id_for
+from .registry import DEFAULT_MODEL, MODELS, TASKS, AspectRatioSizes, ModelSpec, lifecycle_warning, model_id_for
 from .rules import check_request, check_supported, image_errors, iter_images
 from .schema import IMAGE_FIELDS, TASK_MODELS, ImageTooLarge, TaskRequest
 
@@ -58,7 +58,7 @@ class BuiltRequest:
     def output_size(self) -> tuple[int, int] | None:
         """Width and height of each output image, when known before the call."""
         request, sizes = self.request, self.spec.sizes
-        if sizes is not None and getattr(sizes, "ratios", None):
+        if isinstance(sizes, AspectRatioSizes):
             return sizes.ratios[getattr(request, "aspect_ratio", None) or sizes.default_ratio]
         width, height = getattr(request, "width", None), getattr(request, "height", None)
         source = getattr(request, "image", None)

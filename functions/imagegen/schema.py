@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationInf
 from pydantic.alias_generators import to_camel
 
 from .images import ImageFormatError, ImageInput, OverSizeError, parse_image_value
+from .registry import API_BODY_LIMIT_BYTES, DEFAULT_MODEL
 
 Mode = Literal["auto", "sync", "async"]
 ResponseFormat = Literal["url", "base64"]
@@ -34,7 +35,7 @@ class ImageTooLarge(Exception):
 
 
 def _image(value: object, info: ValidationInfo) -> ImageInput:
-    max_bytes = (info.context or {})["max_input_bytes"]
+    max_bytes = (info.context or {}).get("max_input_bytes", API_BODY_LIMIT_BYTES)
     try:
         return parse_image_value(value, max_bytes)
     except ImageFormatError as exc:
@@ -58,7 +59,7 @@ class Request(BaseModel):
         arbitrary_types_allowed=True,
     )
 
-    model: str = "nova-canvas"
+    model: str = DEFAULT_MODEL
     mode: Mode = "auto"
     response_format: ResponseFormat = "url"
 

@@ -86,6 +86,8 @@ def test_image_values_accept_base64_data_urls_and_s3_references():
     plain = png_b64(32, 32)
     assert parse_image_value(plain, 10**6).info.size == (32, 32)
     assert parse_image_value("data:image/png;base64," + plain, 10**6).info.size == (32, 32)
+    wrapped = "\n".join(plain[i : i + 76] for i in range(0, len(plain), 76))  # as `base64` prints it
+    assert parse_image_value(wrapped, 10**6).b64 == plain
     ref = parse_image_value("s3://my-input-bucket/uploads/cat.png", 10**6)
     assert (ref.bucket, ref.key) == ("my-input-bucket", "uploads/cat.png")
     for bad in ("s3://", "s3://b/", "s3://UPPER/key", "not base64!", "aGVsbG8="):
