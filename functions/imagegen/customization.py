@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
@@ -11,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import InvalidRequestError, PayloadTooLargeError, from_validation_error
-from .images import ImageFormatError, ImageInfo, decoded_size_estimate, inspect_image
+from .images import ImageFormatError, ImageInfo, OverSizeError, decode_base64_image
 from .registry import IMAGEN, IMAGEN_LANGUAGES
 
 _LIMITS = IMAGEN.limits
@@ -195,10 +193,7 @@ def _image_info(ref: ReferenceImage) -> ImageInfo | None:
     encoded = ref.reference_image.bytes_base64_encoded if ref.reference_image else ""
     if not encoded:
         return None
-    if decoded_size_estimate(encoded) > IMAGEN.max_input_bytes:
-        raise PayloadTooLargeError(f"a reference image is over {IMAGEN.max_input_bytes:,} bytes")
     try:
-        data = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise ImageFormatError("is not valid base64") from None
-    return inspect_image(data)
+        return decode_base64_image(encoded, IMAGEN.max_input_bytes).info
+    except OverSizeError as exc:
+        raise PayloadTooLargeError(f"a reference image is too large: {exc}") from None

@@ -79,6 +79,13 @@ class S3Image:
 ImageInput = InlineImage | S3Image
 
 
+class OverSizeError(Exception):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"image is {size:,} bytes; the limit is {limit:,}")
+        self.size = size
+        self.limit = limit
+
+
 def decoded_size_estimate(b64: str) -> int:
     return len(b64) * 3 // 4
 
@@ -97,7 +104,11 @@ def parse_image_value(value: object, max_bytes: int) -> ImageInput:
             raise ImageFormatError("must be an s3://bucket/key reference with a valid bucket name and a key")
         return S3Image(match["bucket"], match["key"])
     # `base64` on Linux wraps lines at 76 characters; models want one unbroken string.
-    b64 = "".join(_DATA_URL.sub("", value, count=1).split())
+    return decode_base64_image("".join(_DATA_URL.sub("", value, count=1).split()), max_bytes)
+
+
+def decode_base64_image(b64: str, max_bytes: int) -> InlineImage:
+    """Decode and inspect a base64 image, refusing one over ``max_bytes`` before decoding it."""
     if decoded_size_estimate(b64) > max_bytes:
         raise OverSizeError(decoded_size_estimate(b64), max_bytes)
     try:
@@ -113,13 +124,6 @@ def inline_image(data: bytes, max_bytes: int) -> InlineImage:
         raise OverSizeError(len(data), max_bytes)
     info = inspect_image(data)
     return InlineImage(data=data, b64=base64.b64encode(data).decode("ascii"), info=info)
-
-
-class OverSizeError(Exception):
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"image is {size:,} bytes; the limit is {limit:,}")
-        self.size = size
-        self.limit = limit
 
 
 def sniff_format(data: bytes) -> Literal["png", "jpeg"] | None:

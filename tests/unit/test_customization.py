@@ -132,3 +132,10 @@ def test_unknown_fields_and_bad_images_are_rejected():
         "instances[0].referenceImages[0].referenceImage.bytesBase64Encoded"
     }
     assert fields_of({"instances": [], "parameters": {}}) == {"instances"}
+
+
+def test_an_oversized_reference_image_is_413_before_decoding():
+    huge = "A" * (14 * 1024 * 1024)  # decodes to ~10.5 MB: over the 10 MiB body limit
+    with pytest.raises(ImageGenError) as caught:
+        build_customization_request(body(ref("STYLE", image=huge)))
+    assert (caught.value.status, caught.value.code) == (413, "payload_too_large")
