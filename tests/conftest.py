@@ -1,39 +1,7 @@
 from __future__ import annotations
 
-import base64
-import io
-
 import pytest
-from PIL import Image
-
-
-def png_bytes(width: int, height: int, color=(90, 120, 150), mode: str = "RGB") -> bytes:
-    buffer = io.BytesIO()
-    Image.new(mode, (width, height), color).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def jpeg_bytes(width: int, height: int, color=(90, 120, 150), **options) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), color).save(buffer, "JPEG", **options)
-    return buffer.getvalue()
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def png_b64(width: int, height: int, color=(90, 120, 150), mode: str = "RGB") -> str:
-    return b64(png_bytes(width, height, color, mode))
-
-
-def mask_b64(width: int, height: int) -> str:
-    """A valid mask: black (edited) square in the middle of white."""
-    image = Image.new("RGB", (width, height), (255, 255, 255))
-    image.paste((0, 0, 0), (width // 4, height // 4, 3 * width // 4, 3 * height // 4))
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return b64(buffer.getvalue())
+from imaging import png_b64
 
 
 @pytest.fixture(scope="session")

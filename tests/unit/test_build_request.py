@@ -6,7 +6,8 @@ import base64
 from datetime import date
 
 import pytest
-from conftest import mask_b64, png_b64
+from imaging import mask_b64, png_b64
+
 from imagegen import ImageGenError, build_request
 
 IMG = png_b64(512, 512)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 
 import pytest
-from conftest import png_b64
+from imaging import png_b64
+
 from imagegen import ImageGenError, build_customization_request
 
 RAW_IMG = png_b64(512, 512)

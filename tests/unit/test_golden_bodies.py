@@ -8,7 +8,8 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from conftest import b64, jpeg_bytes, mask_b64, png_b64
+from imaging import b64, jpeg_bytes, mask_b64, png_b64
+
 from imagegen import build_customization_request, build_request
 
 GOLDEN = Path(__file__).parent.parent / "golden"

@@ -11,10 +11,11 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import b64, jpeg_bytes, png_b64, png_bytes
+from imaging import b64, jpeg_bytes, png_b64, png_bytes
+from PIL import Image
+
 from imagegen import ImageGenError, build_request
 from imagegen.images import ImageFormatError, inspect_image, parse_image_value
-from PIL import Image
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 

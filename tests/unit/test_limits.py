@@ -7,7 +7,8 @@ so a wrong registry value fails these tests.
 from __future__ import annotations
 
 import pytest
-from conftest import mask_b64, png_b64
+from imaging import mask_b64, png_b64
+
 from imagegen import ImageGenError, build_request
 
 NOVA, TITAN1, TITAN2, SIC = "nova-canvas", "titan-image-v1", "titan-image-v2", "stable-image-core"

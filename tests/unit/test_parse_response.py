@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import b64, jpeg_bytes, png_b64, png_bytes
+from imaging import b64, jpeg_bytes, png_b64, png_bytes
+
 from imagegen import ImageGenError, combine, parse_response
 
 PNG = png_b64(64, 64)

@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 
-from conftest import png_b64
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from imagegen import TASKS, ImageGenError, build_customization_request, build_request, parse_response
+from strategies import image_values, json_values, payloads
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
-    max_leaves=20,
-)
-FIELDS = [
-    "model", "prompt", "negativePrompt", "numberOfImages", "width", "height", "quality", "cfgScale", "seed",
-    "aspectRatio", "outputFormat", "conditionImage", "controlMode", "controlStrength", "colors", "referenceImage",
-    "images", "similarityStrength", "image", "maskPrompt", "maskImage", "outPaintingMode", "mode", "responseFormat",
-]  # fmt: skip
-image_values = st.one_of(
-    st.binary(max_size=300).map(lambda b: base64.b64encode(b).decode()),
-    st.binary(max_size=300).map(lambda b: base64.b64encode(b"\x89PNG\r\n\x1a\n" + b).decode()),
-    st.binary(max_size=300).map(lambda b: base64.b64encode(b"\xff\xd8\xff" + b).decode()),
-    st.sampled_from([png_b64(320, 320), "s3://inputs/a.png", "data:image/png;base64,"]),
-)
-payloads = (
-    st.dictionaries(
-        st.sampled_from(FIELDS) | st.text(max_size=8),
-        json_values | image_values | st.lists(image_values, max_size=3),
-        max_size=8,
-    )
-    | json_values
-)
+from imagegen import TASKS, ImageGenError, build_customization_request, build_request, parse_response
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

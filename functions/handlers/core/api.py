@@ -1,0 +1,128 @@
+"""The API's routes over the core: tasks, jobs, uploads and models."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import Any
+
+from imagegen.errors import InvalidRequestError
+
+from . import http, jobs, layout, storage, workflow
+from .config import Settings, settings
+from .jobs import Job
+
+log = logging.getLogger("imagegen")
+
+# Time kept back on the sync path for storing the images and answering.
+STORE_RESERVE_SECONDS = 3.0
+UPLOAD_CONTENT_TYPES = tuple(layout.EXTENSIONS)
+
+
+def task_handler(task: str) -> http.Handler:
+    """The Lambda handler of one task route."""
+
+    @http.api
+    def handler(event: http.Event, context: Any) -> http.Response:
+        return run_task(task, http.json_body(event), context)
+
+    handler.__name__ = f"{task.replace('-', '_')}_handler"
+    return handler
+
+
+def runs_async(built: Any, config: Settings) -> bool:
+    if built.mode != "auto":
+        return built.mode == "async"
+    # Inline bytes were asked for: keep the request synchronous (413 if they do not fit).
+    if built.response_format == "base64":
+        return False
+    cost = built.cost_pixels
+    return cost is not None and cost > config.async_threshold_pixels
+
+
+def run_task(task: str, payload: Any, context: Any) -> http.Response:
+    started = time.monotonic()
+    config = settings()
+    built = jobs.prepare(task, payload, config)
+    if built.mode == "async" and built.response_format == "base64":
+        raise InvalidRequestError.for_field(
+            "responseFormat", "base64 is only available for synchronous results; async jobs return URLs"
+        )
+    job = Job.create(layout.new_job_id(), built)
+    if runs_async(built, config):
+        workflow.start(job, built)
+        log.info("job %s started: %s %s x%d", job.id, task, built.model, built.requested)
+        status_url = f"/v1/jobs/{job.id}"
+        return http.response(
+            202, {"id": job.id, "status": "RUNNING", "statusUrl": status_url}, {"Location": status_url}
+        )
+
+    budget = config.sync_timeout_seconds
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is not None:
+        budget = min(budget, remaining() / 1000)
+    deadline = started + budget - STORE_RESERVE_SECONDS
+    parsed = jobs.generate(built, deadline=deadline)
+    model_ms = round((time.monotonic() - started) * 1000)
+    try:
+        manifest = jobs.finish(job, parsed, {"modelMs": model_ms})
+    except storage.StorageError as exc:
+        failure = storage.StorageError(f"job {job.id}: {exc.message}; the job did not succeed")
+        # S3 may be failing for this write too; the response tells the caller either way.
+        with contextlib.suppress(storage.StorageError):
+            jobs.record_failure(job.id, job, failure)
+        raise failure from None
+    log.info("job %s succeeded: %s %s %d images in %d ms", job.id, task, built.model, len(parsed.images), model_ms)
+    if built.response_format == "base64":
+        rendered = http.response(200, jobs.public_view(manifest, inline=parsed.images))
+        hint = f"the images are stored: GET /v1/jobs/{job.id}, or request responseFormat url"
+        return http.check_response_size(rendered, hint)
+    return http.response(200, jobs.public_view(manifest))
+
+
+@http.api
+def get_job(event: http.Event, context: Any) -> http.Response:
+    job_id = (event.get("pathParameters") or {}).get("id")
+    if not layout.is_job_id(job_id):
+        raise InvalidRequestError.for_field("id", "must be a job id: 32 lowercase hex digits")
+    manifest = storage.get_json(settings().output_bucket, layout.manifest_key(job_id))
+    if manifest is None:
+        return http.response(200, workflow.execution_status(job_id))
+    return http.response(200, jobs.public_view(manifest))
+
+
+@http.api
+def create_upload(event: http.Event, context: Any) -> http.Response:
+    body = http.json_body(event)
+    if not isinstance(body, dict):
+        raise InvalidRequestError.for_field("body", "must be a JSON object")
+    unknown = sorted(set(body) - {"contentType"})
+    if unknown:
+        raise InvalidRequestError.from_details([{"field": name, "message": "unknown field"} for name in unknown])
+    content_type = body.get("contentType")
+    if content_type not in UPLOAD_CONTENT_TYPES:
+        raise InvalidRequestError.for_field("contentType", f"must be one of {', '.join(UPLOAD_CONTENT_TYPES)}")
+    config = settings()
+    key = layout.upload_key(content_type)
+    url = storage.presign_put(config.input_bucket, key, content_type, config.upload_ttl_seconds)
+    return http.response(
+        200,
+        {
+            "uploadUrl": url,
+            "s3Uri": layout.s3_uri(config.input_bucket, key),
+            "expiresIn": config.upload_ttl_seconds,
+            # The signature covers Content-Type: the PUT must send exactly this header.
+            "headers": {"Content-Type": content_type},
+        },
+    )
+
+
+@http.api
+def list_models(event: http.Event, context: Any) -> http.Response:
+    from imagegen.registry import BEDROCK_MODELS, describe_models
+
+    config = settings()
+    served = set(config.enabled_models or BEDROCK_MODELS)
+    models = [model for model in describe_models(config.model_ids) if model["name"] in served]
+    return http.response(200, {"models": models})

@@ -1,0 +1,99 @@
+"""Runtime configuration: the environment variables the stack sets on each function.
+
+Each setting names its variable once, here; ``infra/`` builds the environment with
+``Settings.to_env`` and the functions read it with ``settings()``, so the two sides cannot
+disagree on a name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from functools import cache
+from typing import Any
+
+# mode auto: requests costing more pixels than this (numberOfImages x width x height, doubled
+# for premium) run as an async job.
+DEFAULT_ASYNC_THRESHOLD_PIXELS = 4 * 1024 * 1024
+DEFAULT_PRESIGN_TTL_SECONDS = 3600
+DEFAULT_UPLOAD_TTL_SECONDS = 900
+# API Gateway's default integration timeout; the sync path must answer within it.
+DEFAULT_SYNC_TIMEOUT_SECONDS = 29.0
+
+
+def _env(name: str, default: Any = None) -> Any:
+    return field(default=default, metadata={"env": name})
+
+
+@dataclass(frozen=True)
+class Settings:
+    output_bucket: str = _env("IMAGEGEN_OUTPUT_BUCKET", "")
+    input_bucket: str = _env("IMAGEGEN_INPUT_BUCKET", "")
+    state_machine_arn: str = _env("IMAGEGEN_STATE_MACHINE_ARN", "")
+    # Bedrock's region may differ from the stack's: Nova Canvas is offered in only a few.
+    bedrock_region: str = _env("IMAGEGEN_BEDROCK_REGION", "")
+    # {"nova-canvas": "amazon.nova-canvas-v1:0", ...}: move a model to a successor id per deployment.
+    model_ids: Mapping[str, str] = _env("IMAGEGEN_MODEL_IDS", None)
+    # The models this deployment serves (IAM allows exactly these); empty: every Bedrock model.
+    enabled_models: tuple[str, ...] = _env("IMAGEGEN_MODELS", ())
+    async_threshold_pixels: int = _env("IMAGEGEN_ASYNC_THRESHOLD_PIXELS", DEFAULT_ASYNC_THRESHOLD_PIXELS)
+    presign_ttl_seconds: int = _env("IMAGEGEN_PRESIGN_TTL_SECONDS", DEFAULT_PRESIGN_TTL_SECONDS)
+    upload_ttl_seconds: int = _env("IMAGEGEN_UPLOAD_TTL_SECONDS", DEFAULT_UPLOAD_TTL_SECONDS)
+    sync_timeout_seconds: float = _env("IMAGEGEN_SYNC_TIMEOUT_SECONDS", DEFAULT_SYNC_TIMEOUT_SECONDS)
+    log_level: str = _env("IMAGEGEN_LOG_LEVEL", "INFO")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(f.metadata["env"], "").strip()
+            if raw:
+                values[f.name] = _parse(f.name, f.metadata["env"], raw, f.default)
+        return cls(**values)
+
+    def to_env(self, *names: str) -> dict[str, str]:
+        """The environment for a function that needs the settings ``names`` (all when none)."""
+        env = {}
+        for f in fields(self):
+            if names and f.name not in names:
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, Mapping):
+                env[f.metadata["env"]] = json.dumps(dict(value), sort_keys=True)
+            elif isinstance(value, tuple):
+                env[f.metadata["env"]] = ",".join(value)
+            elif value not in (None, ""):
+                env[f.metadata["env"]] = str(value)
+        return env
+
+    @classmethod
+    def env_name(cls, name: str) -> str:
+        return next(f.metadata["env"] for f in fields(cls) if f.name == name)
+
+
+def _parse(name: str, env: str, raw: str, default: Any) -> Any:
+    try:
+        if name == "model_ids":
+            value = json.loads(raw)
+            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+                raise ValueError("must be a JSON object of model name -> model id")
+            return value
+        if name == "enabled_models":
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        if isinstance(default, bool) or not isinstance(default, int | float):
+            return raw
+        value = type(default)(raw)
+        if value <= 0:
+            raise ValueError("must be positive")
+        return value
+    except ValueError as exc:
+        # A misconfigured deployment should fail loudly at the first request, naming the variable.
+        raise RuntimeError(f"environment variable {env}={raw!r}: {exc}") from None
+
+
+@cache
+def settings() -> Settings:
+    """The settings of this container, read once."""
+    return Settings.from_env(os.environ)

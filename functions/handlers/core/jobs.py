@@ -1,0 +1,243 @@
+"""A job from start to manifest: call the model, store the images, then write the manifest.
+
+The manifest is always the last object a job writes, so a job is never reported SUCCEEDED
+before every image it lists is stored. Sync requests, async jobs (whose model calls Step
+Functions makes) and triggered jobs all finish through ``finish``.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from imagegen.errors import ContentFilteredError, ImageGenError, UnsupportedError, UpstreamTimeoutError
+from imagegen.images import inspect_image
+
+from . import bedrock, clients, layout, storage
+from .config import Settings, settings
+
+if TYPE_CHECKING:
+    from imagegen import BuiltRequest, ParsedResponse
+
+log = logging.getLogger("imagegen")
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a job is, as recorded before its model calls (``jobs/<id>/job.json`` when async)."""
+
+    id: str
+    task: str
+    model: str
+    model_id: str
+    requested: int
+    # The seed each model call uses (None: the model picks one and reports it).
+    seeds: list[int | None]
+    parameters: dict[str, Any]
+    warnings: list[str]
+    created_at: str = field(default_factory=now)
+    source: dict[str, str] | None = None
+    # Async only: the model calls Step Functions makes, as {modelId, input, output} S3 URIs.
+    calls: list[dict[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, job_id: str, built: BuiltRequest, source: dict[str, str] | None = None) -> Job:
+        return cls(
+            id=job_id,
+            task=built.task,
+            model=built.model,
+            model_id=built.model_id,
+            requested=built.requested,
+            seeds=built.seeds,
+            parameters=built.parameters(),
+            warnings=list(built.warnings),
+            source=source,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Job:
+        return cls(**data)
+
+
+# --- running -----------------------------------------------------------------------------
+
+
+def prepare(task: str, payload: Any, config: Settings) -> BuiltRequest:
+    """Validate and build ``payload``, with its s3:// images fetched; nothing reaches a model."""
+    from imagegen import build_request
+
+    built = build_request(task, payload, config.model_ids, input_bucket=config.input_bucket or None)
+    if config.enabled_models and built.model not in config.enabled_models:
+        raise UnsupportedError.for_field(
+            "model", f"{built.model} is not enabled in this deployment (enabled: {', '.join(config.enabled_models)})"
+        )
+    if built.s3_refs:
+        built = built.resolve(storage.fetch_inputs(built.s3_refs, built.spec.max_input_bytes))
+    log.debug("%s %s prompt=%r", task, built.model, getattr(built.request, "prompt", None))
+    return built
+
+
+def generate(built: BuiltRequest, *, long: bool = False, deadline: float | None = None) -> ParsedResponse:
+    """Make the model call(s) of ``built`` (a fan-out runs concurrently) and parse the results.
+
+    ``deadline`` (a ``time.monotonic()`` value) bounds the whole call on the sync path: past
+    it the request answers 504 instead of outliving the API's integration timeout.
+    """
+    client = clients.bedrock(long=long)
+    bodies = built.bodies
+    if deadline is None and len(bodies) == 1:
+        natives = [bedrock.invoke(client, built.model_id, bodies[0])]
+    else:
+        natives = _invoke_concurrently(client, built.model_id, bodies, deadline)
+    return parse_all(built.model, natives, built.requested, built.seeds)
+
+
+def _invoke_concurrently(client: Any, model_id: str, bodies: list[dict], deadline: float | None) -> list[dict]:
+    pool = ThreadPoolExecutor(max_workers=len(bodies), thread_name_prefix="invoke")
+    try:
+        futures = [pool.submit(bedrock.invoke, client, model_id, body) for body in bodies]
+        timeout = None if deadline is None else max(deadline - time.monotonic(), 0)
+        done, pending = wait(futures, timeout=timeout, return_when=FIRST_EXCEPTION)
+        for future in done:
+            if future.exception() is not None:
+                raise future.exception()  # type: ignore[misc]
+        if pending:
+            raise UpstreamTimeoutError(f"{model_id}: {bedrock.TIMEOUT_HINT}")
+        return [future.result() for future in futures]
+    finally:
+        # Never wait for a call past the deadline; it finishes (or times out) on its own.
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def parse_all(
+    model: str, natives: Sequence[dict[str, Any]], requested: int, call_seeds: Sequence[int | None]
+) -> ParsedResponse:
+    """Parse one response, or the responses of a fan-out (each of which may be filtered).
+
+    An image whose response does not report its seed gets the seed its call was made with.
+    """
+    from imagegen import ParsedResponse, combine, parse_response
+
+    per_call = max(requested // len(natives), 1)
+    parts = []
+    for native, call_seed in zip(natives, call_seeds, strict=True):
+        try:
+            part = parse_response(model, native, requested if len(natives) == 1 else per_call)
+        except ContentFilteredError as exc:
+            if len(natives) == 1:
+                raise
+            part = ParsedResponse([], [], [], per_call, [exc.message])
+        seeds = [call_seed if seed is None else seed for seed in part.seeds]
+        parts.append(replace(part, seeds=seeds))
+    if len(parts) == 1:
+        return parts[0]
+    result = combine(parts, requested)
+    if not result.images:
+        raise ContentFilteredError("; ".join(result.warnings) or f"{model} returned no images")
+    return result
+
+
+def finish(job: Job, parsed: ParsedResponse, timings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Store every image, then the manifest; return the manifest."""
+    bucket = settings().output_bucket
+    images = []
+    for index, (data, mime) in enumerate(zip(parsed.images, parsed.mime_types, strict=True)):
+        info = inspect_image(data)  # reads the header only
+        key = layout.image_key(job.id, index, mime)
+        seed = parsed.seeds[index]
+        metadata = {"job-id": job.id, "model": job.model_id, "seed": "" if seed is None else str(seed)}
+        storage.put_bytes(bucket, key, data, mime, metadata)
+        images.append(
+            {
+                "s3Uri": layout.s3_uri(bucket, key),
+                "contentType": mime,
+                "width": info.width,
+                "height": info.height,
+                "seed": seed,
+            }
+        )
+    manifest = build_manifest(
+        job, "SUCCEEDED", images=images, filtered=parsed.filtered, warnings=parsed.warnings, timings=timings
+    )
+    storage.put_json(bucket, layout.manifest_key(job.id), manifest)
+    return manifest
+
+
+def record_failure(
+    job_id: str, job: Job | None, error: ImageGenError, source: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Write a FAILED manifest (the job's outcome when it cannot succeed)."""
+    manifest = build_manifest(job, "FAILED", error=error, job_id=job_id, source=source)
+    storage.put_json(settings().output_bucket, layout.manifest_key(job_id), manifest)
+    return manifest
+
+
+def build_manifest(
+    job: Job | None,
+    status: str,
+    *,
+    images: list[dict[str, Any]] | None = None,
+    filtered: int = 0,
+    warnings: Sequence[str] = (),
+    error: ImageGenError | None = None,
+    timings: dict[str, Any] | None = None,
+    job_id: str | None = None,
+    source: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    manifest: dict[str, Any] = {"id": job.id if job else job_id, "status": status}
+    if job is not None:
+        manifest |= {
+            "task": job.task,
+            "model": job.model,
+            "modelId": job.model_id,
+            "images": images or [],
+            "requested": job.requested,
+            "filtered": filtered,
+            "warnings": [*job.warnings, *(w for w in warnings if w not in job.warnings)],
+            "parameters": job.parameters,
+        }
+    source = job.source if job is not None else source
+    if source:
+        manifest["source"] = source
+    if error is not None:
+        manifest["error"] = error.body()["error"]
+    manifest["timings"] = {"createdAt": job.created_at if job else None, "finishedAt": now(), **(timings or {})}
+    return manifest
+
+
+# --- reading -----------------------------------------------------------------------------
+
+# What the API shows of a manifest; parameters and timings stay in S3 for operators.
+_PUBLIC_FIELDS = ("id", "status", "task", "model", "modelId", "images", "requested", "filtered", "warnings", "error")
+
+
+def public_view(manifest: dict[str, Any], inline: Sequence[bytes] | None = None) -> dict[str, Any]:
+    """The API's view of a job: each image gets a fresh presigned URL, or its bytes when ``inline``."""
+    ttl = settings().presign_ttl_seconds
+    view = {name: manifest[name] for name in _PUBLIC_FIELDS if name in manifest}
+    if "source" in manifest:
+        view["source"] = manifest["source"]
+    images = []
+    for index, image in enumerate(manifest.get("images", [])):
+        shown = dict(image)
+        if inline is not None:
+            shown = {"base64": base64.b64encode(inline[index]).decode("ascii"), **shown}
+        else:
+            shown = {"url": storage.presign_get(*layout.split_s3_uri(image["s3Uri"]), ttl), **shown}
+        images.append(shown)
+    if "images" in view:
+        view["images"] = images
+    return view

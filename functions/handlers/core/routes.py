@@ -1,0 +1,37 @@
+"""The HTTP routes of DESIGN §4 and the handler module behind each.
+
+The CDK stack and the local stack both build their routing from this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    # The module in functions/handlers whose ``handler`` serves the route.
+    module: str
+    task: str | None = None
+
+
+def _task(task: str) -> Route:
+    return Route("POST", f"/v1/{task}", task.replace("-", "_"), task)
+
+
+ROUTES: tuple[Route, ...] = (
+    _task("text-to-image"),
+    _task("color-guided"),
+    _task("image-variation"),
+    _task("inpainting"),
+    _task("outpainting"),
+    _task("background-removal"),
+    Route("POST", "/v1/uploads", "uploads"),
+    Route("GET", "/v1/jobs/{id}", "jobs"),
+    Route("GET", "/v1/models", "models"),
+)
+
+# Handlers that no route serves: the state machine's steps and the upload trigger.
+WORKERS: tuple[str, ...] = ("publish", "fail", "trigger")

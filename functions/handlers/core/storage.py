@@ -1,0 +1,110 @@
+"""S3: input images, output images, JSON documents and presigned URLs.
+
+Every S3 failure surfaces as an ``ImageGenError``: a missing or unreadable input is the
+caller's 400, anything else is a 502 that says storage failed (after botocore's retries).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from imagegen.errors import InvalidRequestError, PayloadTooLargeError, UpstreamError
+from imagegen.images import S3Image
+
+from . import clients
+
+_MISSING = ("404", "NoSuchKey", "NotFound")
+_FORBIDDEN = ("403", "AccessDenied", "Forbidden")
+
+
+class StorageError(UpstreamError):
+    """S3 failed after retries; nothing that depended on the write was reported."""
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def fetch_inputs(refs: Iterable[tuple[str, S3Image]], max_bytes: int) -> dict[str, bytes]:
+    """Read each referenced input image; its size is checked with HeadObject before reading."""
+    fetched: dict[str, bytes] = {}
+    for path, ref in refs:
+        if ref.uri not in fetched:
+            fetched[ref.uri] = _fetch(path, ref, max_bytes)
+    return fetched
+
+
+def _fetch(path: str, ref: S3Image, max_bytes: int) -> bytes:
+    s3 = clients.s3()
+    try:
+        size = s3.head_object(Bucket=ref.bucket, Key=ref.key)["ContentLength"]
+        if size > max_bytes:
+            message = f"{ref.uri} is {size:,} bytes; the model accepts at most {max_bytes:,}"
+            raise PayloadTooLargeError(f"{path}: {message}", [{"field": path, "message": message}])
+        body = s3.get_object(Bucket=ref.bucket, Key=ref.key)["Body"]
+        # Read one byte past the limit: the object may have been replaced since HeadObject.
+        data = body.read(max_bytes + 1)
+    except ClientError as exc:
+        code = _code(exc)
+        if code in _MISSING:
+            raise InvalidRequestError.for_field(path, f"{ref.uri} does not exist (upload it first)") from None
+        if code in _FORBIDDEN:
+            raise InvalidRequestError.for_field(
+                path, f"{ref.uri} is not readable by this service; use an upload from POST /v1/uploads"
+            ) from None
+        raise StorageError(f"reading {ref.uri} failed: {code}") from None
+    except BotoCoreError as exc:
+        raise StorageError(f"reading {ref.uri} failed: {exc}") from None
+    if len(data) > max_bytes:
+        message = f"{ref.uri} is over {max_bytes:,} bytes"
+        raise PayloadTooLargeError(f"{path}: {message}", [{"field": path, "message": message}])
+    return data
+
+
+def put_bytes(bucket: str, key: str, data: bytes, content_type: str, metadata: dict[str, str] | None = None) -> None:
+    try:
+        clients.s3().put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type, Metadata=metadata or {})
+    except (ClientError, BotoCoreError) as exc:
+        raise StorageError(f"storing s3://{bucket}/{key} failed: {exc}") from None
+
+
+def put_json(bucket: str, key: str, document: Any) -> None:
+    put_bytes(bucket, key, json.dumps(document, separators=(",", ":")).encode(), "application/json")
+
+
+def get_bytes(bucket: str, key: str, max_bytes: int | None = None) -> bytes | None:
+    """The object's bytes, or None when it does not exist."""
+    try:
+        body = clients.s3().get_object(Bucket=bucket, Key=key)["Body"]
+        return body.read() if max_bytes is None else body.read(max_bytes + 1)
+    except ClientError as exc:
+        if _code(exc) in _MISSING:
+            return None
+        raise StorageError(f"reading s3://{bucket}/{key} failed: {_code(exc)}") from None
+    except BotoCoreError as exc:
+        raise StorageError(f"reading s3://{bucket}/{key} failed: {exc}") from None
+
+
+def get_json(bucket: str, key: str) -> Any | None:
+    data = get_bytes(bucket, key)
+    if data is None:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise StorageError(f"s3://{bucket}/{key} is not valid JSON") from None
+
+
+def presign_get(bucket: str, key: str, ttl: int) -> str:
+    return clients.s3().generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=ttl)
+
+
+def presign_put(bucket: str, key: str, content_type: str, ttl: int) -> str:
+    # ContentType is signed: the upload must send the same Content-Type header.
+    return clients.s3().generate_presigned_url(
+        "put_object", Params={"Bucket": bucket, "Key": key, "ContentType": content_type}, ExpiresIn=ttl
+    )

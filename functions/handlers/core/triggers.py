@@ -1,0 +1,148 @@
+"""Upload triggers: SQS batches of S3 ``ObjectCreated`` notifications -> one job per object.
+
+``triggers/<task>/<file>`` runs that task on the image with its defaults;
+``triggers/requests/<name>.json`` holds a full request with ``"task"``. A job's id derives
+from the object's bucket, key and version, so a redelivered message rewrites the same
+outputs. Bad input ends as the job's FAILED manifest and the message is consumed; throttling
+and other transient faults are reported as batch item failures, so SQS retries only that
+message and, past the redrive limit, moves it to the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from imagegen.errors import ImageGenError, InvalidRequestError, PayloadTooLargeError
+from imagegen.registry import API_BODY_LIMIT_BYTES, TASKS
+
+from . import jobs, layout, storage
+from .config import settings
+from .jobs import Job
+
+log = logging.getLogger("imagegen")
+
+# The request field each task's trigger image fills; a list field gets a one-image list.
+TRIGGER_IMAGE_FIELDS = {
+    "text-to-image": "conditionImage",
+    "color-guided": "referenceImage",
+    "image-variation": "images",
+    "inpainting": "image",
+    "outpainting": "image",
+    "background-removal": "image",
+}
+_LIST_FIELDS = {"images"}
+
+
+class PoisonMessage(ValueError):
+    """An SQS message that is not an S3 notification; retrying cannot fix it."""
+
+
+@dataclass(frozen=True)
+class CreatedObject:
+    bucket: str
+    key: str
+    version: str
+
+    @property
+    def job_id(self) -> str:
+        return layout.derived_job_id(self.bucket, self.key, self.version)
+
+    @property
+    def source(self) -> dict[str, str]:
+        return {"bucket": self.bucket, "key": self.key, "version": self.version}
+
+
+def handle_batch(event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
+    """Process each record; report those to retry as ``batchItemFailures``."""
+    log.setLevel(settings().log_level)
+    failures = []
+    for record in event.get("Records") or []:
+        message_id = record.get("messageId", "")
+        try:
+            for created in created_objects(record):
+                run(created)
+        except Exception as exc:
+            level = logging.ERROR if isinstance(exc, PoisonMessage) else logging.WARNING
+            log.log(level, "message %s will be retried: %s: %s", message_id, type(exc).__name__, exc)
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}
+
+
+def created_objects(record: dict[str, Any]) -> list[CreatedObject]:
+    try:
+        notification = json.loads(record["body"])
+        if notification.get("Event") == "s3:TestEvent":
+            return []
+        found = []
+        for entry in notification["Records"]:
+            if not str(entry.get("eventName", "")).startswith("ObjectCreated:"):
+                continue
+            s3 = entry["s3"]
+            item = s3["object"]
+            version = item.get("versionId") or item.get("eTag") or item.get("sequencer")
+            if not version:
+                raise KeyError("versionId or eTag")
+            found.append(CreatedObject(s3["bucket"]["name"], unquote_plus(item["key"]), str(version)))
+        return found
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise PoisonMessage(f"not an S3 event notification ({type(exc).__name__}: {exc})") from None
+
+
+def run(created: CreatedObject) -> None:
+    """Run the job an object asks for. Raises only what a retry may fix."""
+    if created.key.endswith("/") or not created.key.startswith(layout.TRIGGERS):
+        return  # a console "folder", or an object outside the trigger prefix
+    job_id = created.job_id
+    job = None
+    try:
+        task, payload = trigger_request(created)
+        built = jobs.prepare(task, payload, settings())
+        job = Job.create(job_id, built, created.source)
+        parsed = jobs.generate(built, long=True)
+        manifest = jobs.finish(job, parsed)
+        log.info("job %s succeeded for %s: %d images", job_id, created.key, len(manifest["images"]))
+    except ImageGenError as exc:
+        if exc.status == 429 or exc.status >= 500:
+            raise
+        jobs.record_failure(job_id, job, exc, created.source)
+        log.info("job %s for %s failed: %s", job_id, created.key, exc.code)
+
+
+def trigger_request(created: CreatedObject) -> tuple[str, Any]:
+    """The task and request body an object under ``triggers/`` stands for."""
+    folder, _, name = created.key.removeprefix(layout.TRIGGERS).partition("/")
+    if created.key.startswith(layout.TRIGGER_REQUESTS):
+        return _stored_request(created)
+    if folder not in TASKS or not name:
+        raise InvalidRequestError.for_field(
+            "key",
+            f"{created.key} is not under a task folder: use triggers/<task>/ with one of {', '.join(TASKS)}, "
+            "or triggers/requests/<name>.json",
+        )
+    uri = layout.s3_uri(created.bucket, created.key)
+    field = TRIGGER_IMAGE_FIELDS[folder]
+    return folder, {field: [uri] if field in _LIST_FIELDS else uri}
+
+
+def _stored_request(created: CreatedObject) -> tuple[str, Any]:
+    data = storage.get_bytes(created.bucket, created.key, API_BODY_LIMIT_BYTES)
+    if data is None:
+        raise InvalidRequestError.for_field("key", f"{created.key} was deleted before it could run")
+    if len(data) > API_BODY_LIMIT_BYTES:
+        raise PayloadTooLargeError(f"{created.key} is over {API_BODY_LIMIT_BYTES:,} bytes")
+    try:
+        request = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequestError.for_field("body", f"{created.key} is not valid JSON") from None
+    if not isinstance(request, dict):
+        raise InvalidRequestError.for_field("body", "must be a JSON object")
+    task = request.pop("task", None)
+    if task not in TASKS:
+        raise InvalidRequestError.for_field("task", f"must be one of {', '.join(TASKS)}")
+    # A trigger always runs in this worker, which may wait; the API's mode does not apply.
+    request.pop("mode", None)
+    return task, request

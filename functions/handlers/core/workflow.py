@@ -1,0 +1,159 @@
+"""Async jobs: hand the model calls to Step Functions, then publish or fail the result.
+
+The state machine receives ``{"jobId", "calls": [{"modelId", "input", "output"}]}`` and runs
+each call through its optimized ``bedrock:invokeModel`` task (request and response stay in
+S3, so no payload limit applies), then invokes ``publish`` with ``{"jobId"}``; on an error
+it invokes ``fail`` with ``{"jobId", "error": {"Error", "Cause"}}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from imagegen.errors import ImageGenError, NotFoundError, UpstreamError, UpstreamTimeoutError
+
+from . import bedrock, clients, jobs, layout, storage
+from .config import settings
+from .jobs import Job
+
+if TYPE_CHECKING:
+    from imagegen import BuiltRequest
+
+log = logging.getLogger("imagegen")
+
+
+def execution_arn(state_machine_arn: str, job_id: str) -> str:
+    # arn:aws:states:<region>:<account>:stateMachine:<name> -> ...:execution:<name>:<job id>
+    return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{job_id}"
+
+
+def start(job: Job, built: BuiltRequest) -> Job:
+    """Write each native request to S3 and start the execution named by the job id."""
+    config = settings()
+    if not config.state_machine_arn:
+        raise RuntimeError(f"{config.env_name('state_machine_arn')} is not set: async jobs cannot run")
+    bucket = config.output_bucket
+    calls = []
+    for index, body in enumerate(built.bodies):
+        request_key, response_key = layout.call_keys(job.id, index, len(built.bodies))
+        storage.put_json(bucket, request_key, body)
+        calls.append(
+            {
+                "modelId": built.model_id,
+                "input": layout.s3_uri(bucket, request_key),
+                "output": layout.s3_uri(bucket, response_key),
+            }
+        )
+    job = Job.from_dict({**job.to_dict(), "calls": calls})
+    storage.put_json(bucket, layout.job_record_key(job.id), job.to_dict())
+    try:
+        clients.stepfunctions().start_execution(
+            stateMachineArn=config.state_machine_arn,
+            name=job.id,
+            input=json.dumps({"jobId": job.id, "calls": calls}),
+        )
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "ThrottlingException":
+            raise bedrock.map_error(code, "Step Functions is throttling StartExecution", "the job queue") from None
+        raise UpstreamError(f"starting job {job.id} failed: {code}") from None
+    except BotoCoreError as exc:
+        raise UpstreamError(f"starting job {job.id} failed: {exc}") from None
+    return job
+
+
+def _check_job_id(job_id: object) -> None:
+    # Step events come from our state machine; a malformed id means it is miswired.
+    if not layout.is_job_id(job_id):
+        raise ValueError(f"not a job id: {job_id!r}")
+
+
+def load_job(job_id: str) -> Job | None:
+    record = storage.get_json(settings().output_bucket, layout.job_record_key(job_id))
+    return Job.from_dict(record) if record else None
+
+
+def publish(job_id: str) -> dict[str, Any]:
+    """The state machine's last step: the model responses in S3 -> images and manifest.
+
+    A storage failure raises, so the state machine retries this step; a response that
+    cannot succeed (all filtered, malformed) becomes the job's FAILED manifest.
+    """
+    _check_job_id(job_id)
+    job = load_job(job_id)
+    if job is None:
+        raise RuntimeError(f"job {job_id} has no record at {layout.job_record_key(job_id)}")
+    natives = []
+    for call in job.calls:
+        native = storage.get_json(*layout.split_s3_uri(call["output"]))
+        if native is None:
+            raise RuntimeError(f"job {job_id}: the model response {call['output']} is missing")
+        natives.append(native)
+    try:
+        parsed = jobs.parse_all(job.model, natives, job.requested, job.seeds)
+    except ImageGenError as exc:
+        log.info("job %s failed: %s", job_id, exc.code)
+        jobs.record_failure(job_id, job, exc)
+        return {"id": job_id, "status": "FAILED"}
+    manifest = jobs.finish(job, parsed)
+    log.info("job %s succeeded: %d images, %d filtered", job_id, len(manifest["images"]), manifest["filtered"])
+    return {"id": job_id, "status": manifest["status"]}
+
+
+def fail(job_id: str, error: dict[str, Any] | None) -> dict[str, Any]:
+    """The state machine's Catch: record the error as the job's FAILED manifest."""
+    _check_job_id(job_id)
+    job = load_job(job_id)
+    mapped = error_from_state(error or {}, job.model_id if job else "the model")
+    log.info("job %s failed: %s", job_id, mapped.code)
+    jobs.record_failure(job_id, job, mapped)
+    return {"id": job_id, "status": "FAILED"}
+
+
+def error_from_state(error: dict[str, Any], model_id: str) -> ImageGenError:
+    """A Step Functions error ``{"Error", "Cause"}`` -> the code a sync request would have got."""
+    name, cause = str(error.get("Error", "")), str(error.get("Cause", ""))
+    # Lambda failures carry their own JSON ({"errorMessage", "errorType"}) as the cause.
+    with contextlib.suppress(ValueError, AttributeError):
+        cause = json.loads(cause).get("errorMessage", cause)
+    if name.startswith("Bedrock."):
+        region = settings().bedrock_region or None
+        return bedrock.map_error(name, cause, model_id, region)
+    if name == "States.Timeout":
+        return UpstreamTimeoutError(f"the job timed out: {cause}".rstrip(": "))
+    return UpstreamError(f"the job failed: {name}: {cause}".rstrip(": "))
+
+
+def execution_status(job_id: str) -> dict[str, Any]:
+    """The state of a job without a manifest, from its execution; 404 when there is none."""
+    config = settings()
+    if not config.state_machine_arn:
+        raise NotFoundError(f"job {job_id} not found")
+    try:
+        execution = clients.stepfunctions().describe_execution(
+            executionArn=execution_arn(config.state_machine_arn, job_id)
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+            raise NotFoundError(f"job {job_id} not found") from None
+        raise UpstreamError(f"reading job {job_id} failed: {exc}") from None
+    status = execution["status"]
+    if status in ("RUNNING", "PENDING_REDRIVE"):
+        job = load_job(job_id)
+        view = {"id": job_id, "status": "RUNNING"}
+        if job is not None:
+            view |= {"task": job.task, "model": job.model, "modelId": job.model_id, "requested": job.requested}
+        return view
+    if status == "SUCCEEDED":
+        # publish writes the manifest before the execution succeeds: it has expired since.
+        raise NotFoundError(f"job {job_id} finished, but its results have expired")
+    if execution.get("error"):
+        error = error_from_state({"Error": execution["error"], "Cause": execution.get("cause", "")}, "the model")
+    else:
+        error = UpstreamError(f"the job's execution ended {status}")
+    return {"id": job_id, "status": "FAILED", "error": error.body()["error"]}

@@ -1,0 +1,5 @@
+"""GET /v1/models: the models this deployment serves, their tasks, limits and lifecycle."""
+
+from core.api import list_models as handler
+
+__all__ = ["handler"]

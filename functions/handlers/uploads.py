@@ -1,0 +1,5 @@
+"""POST /v1/uploads: a presigned PUT for an input image."""
+
+from core.api import create_upload as handler
+
+__all__ = ["handler"]

@@ -1,0 +1,253 @@
+"""Bad input answered 4xx without reaching the model; each Bedrock failure mapped per the contract."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+from conftest import BEDROCK_REGION, INPUT_BUCKET, LambdaContext, api_event, call
+from fake_bedrock import error
+from imaging import png_bytes
+
+text_to_image = importlib.import_module("text_to_image").handler
+background_removal = importlib.import_module("background_removal").handler
+
+
+def post(body=None, *, raw=None, context=None):
+    return call(text_to_image, api_event("/v1/text-to-image", body, raw=raw), context)
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ('{"prompt": "x"', "body"),
+        ("[1, 2]", "body"),
+        ('{"prompt": NaN}', "body"),
+        ("", "body"),
+    ],
+)
+def test_malformed_body_is_400_naming_body(aws, raw, field):
+    status, body, _ = post(raw=raw)
+
+    assert status == 400
+    assert body["error"]["code"] == "invalid_request"
+    assert body["error"]["details"][0]["field"] == field
+    assert aws.bedrock.calls == []
+
+
+def test_invalid_fields_are_400_with_details_and_never_reach_the_model(aws):
+    status, body, _ = post({"prompt": "x", "cfgScale": 11, "seed": -1})
+
+    assert status == 400
+    assert {d["field"] for d in body["error"]["details"]} == {"cfgScale", "seed"}
+    assert aws.bedrock.calls == []
+
+    status, body, _ = post({"prompt": "x", "colour": "red"})
+
+    assert status == 400
+    assert body["error"]["details"] == [{"field": "colour", "message": "unknown field"}]
+    assert aws.bedrock.calls == []
+
+
+def test_unsupported_model_field_is_400_unsupported(aws):
+    status, body, _ = post({"model": "titan-image-v1", "prompt": "x", "aspectRatio": "1:1"})
+
+    assert status == 400 and body["error"]["code"] == "unsupported"
+    assert aws.bedrock.calls == []
+
+
+def test_image_in_another_bucket_is_refused(aws):
+    status, body, _ = call(
+        background_removal, api_event("/v1/background-removal", {"image": "s3://someone-else/x.png"})
+    )
+
+    assert status == 400
+    assert body["error"]["details"][0]["field"] == "image"
+    assert f"s3://{INPUT_BUCKET}/" in body["error"]["details"][0]["message"]
+    assert aws.bedrock.calls == []
+
+
+def test_image_from_the_input_bucket_is_fetched_and_sent_inline(aws):
+    data = png_bytes(320, 320)
+    aws.s3.put_object(Bucket=INPUT_BUCKET, Key="uploads/a.png", Body=data)
+
+    status, body, _ = call(
+        background_removal, api_event("/v1/background-removal", {"image": f"s3://{INPUT_BUCKET}/uploads/a.png"})
+    )
+
+    assert status == 200, body
+    import base64
+
+    assert base64.b64decode(aws.bedrock.calls[0].body["backgroundRemovalParams"]["image"]) == data
+
+
+def test_missing_input_object_is_400_naming_the_field(aws):
+    status, body, _ = call(
+        background_removal, api_event("/v1/background-removal", {"image": f"s3://{INPUT_BUCKET}/uploads/none.png"})
+    )
+
+    assert status == 400
+    assert body["error"]["details"] == [
+        {"field": "image", "message": f"s3://{INPUT_BUCKET}/uploads/none.png does not exist (upload it first)"}
+    ]
+
+
+def test_oversized_input_object_is_413_before_it_is_read(aws):
+    from core import clients
+
+    aws.s3.put_object(Bucket=INPUT_BUCKET, Key="uploads/huge.png", Body=b"\x89PNG" + b"\0" * 10_485_760)
+    reads = []
+    clients.s3().meta.events.register("provide-client-params.s3.GetObject", lambda params, **kw: reads.append(params))
+
+    status, body, _ = call(
+        background_removal, api_event("/v1/background-removal", {"image": f"s3://{INPUT_BUCKET}/uploads/huge.png"})
+    )
+
+    assert status == 413
+    assert body["error"]["details"][0]["field"] == "image"
+    assert reads == [] and aws.bedrock.calls == []
+
+
+def test_model_not_enabled_in_this_deployment_is_400(aws, monkeypatch):
+    from core import clients
+
+    monkeypatch.setenv("IMAGEGEN_MODELS", "titan-image-v2")
+    clients.reset()
+
+    status, body, _ = post({"prompt": "x"})
+
+    assert status == 400 and body["error"]["code"] == "unsupported"
+    assert body["error"]["details"][0]["field"] == "model"
+
+
+def test_model_id_override_is_the_id_called(aws, monkeypatch):
+    from fake_bedrock import FakeBedrock
+
+    from core import clients
+
+    monkeypatch.setenv("IMAGEGEN_MODEL_IDS", '{"nova-canvas": "us.amazon.nova-canvas-v2:0"}')
+    clients.reset()
+    fake = FakeBedrock()
+    fake.install(clients.bedrock())
+
+    status, body, _ = post({"prompt": "x"})
+
+    assert status == 200 and body["modelId"] == "us.amazon.nova-canvas-v2:0"
+    assert fake.calls[0].model_id == "us.amazon.nova-canvas-v2:0"
+
+
+# --- Bedrock failures ------------------------------------------------------------------
+
+
+def test_throttling_after_retries_is_429_with_retry_after(aws, no_retry_sleep):
+    aws.bedrock.always(*error(429, "ThrottlingException", "Too many requests, please wait before trying again."))
+
+    status, body, headers = post({"prompt": "x"})
+
+    assert status == 429 and body["error"]["code"] == "throttled"
+    assert int(headers["Retry-After"]) > 0
+    assert len(aws.bedrock.calls) == 3, "adaptive retries made every attempt"
+
+
+def test_throttling_that_clears_on_retry_succeeds(aws, no_retry_sleep):
+    from fake_bedrock import images_for
+
+    answers = [error(429, "ThrottlingException", "slow down")]
+    aws.bedrock.respond(lambda model_id, body: answers.pop() if answers else images_for(model_id, body))
+
+    status, _, _ = post({"prompt": "x"})
+
+    assert status == 200 and len(aws.bedrock.calls) == 2
+
+
+def test_model_timeout_is_504_suggesting_async(aws):
+    aws.bedrock.always(*error(408, "ModelTimeoutException", "Model has timed out in processing the request."))
+
+    status, body, _ = post({"prompt": "x"})
+
+    assert status == 504 and body["error"]["code"] == "upstream_timeout"
+    assert '"mode": "async"' in body["error"]["message"]
+
+
+def test_read_timeout_is_504_suggesting_async(aws, no_retry_sleep):
+    aws.bedrock.timeout()
+
+    status, body, _ = post({"prompt": "x"})
+
+    assert status == 504 and "async" in body["error"]["message"]
+
+
+def test_a_call_that_cannot_finish_within_the_api_timeout_answers_504_in_time(aws, monkeypatch):
+    import time
+
+    aws.bedrock.delay = 3
+
+    started = time.monotonic()
+    status, body, _ = post({"prompt": "x"}, context=LambdaContext(remaining_ms=4_000))
+    elapsed = time.monotonic() - started
+
+    assert status == 504 and "async" in body["error"]["message"]
+    assert elapsed < 2, "the handler answers before the call would have finished"
+
+
+def test_content_filter_validation_exception_is_422_with_the_models_reason(aws):
+    reason = "This request has been blocked by our content filters."
+    aws.bedrock.always(*error(400, "ValidationException", reason))
+
+    status, body, _ = post({"prompt": "x"})
+
+    assert status == 422 and body["error"]["code"] == "content_filtered"
+    assert reason in body["error"]["message"]
+
+
+def test_other_validation_exception_is_400_with_bedrocks_message(aws):
+    aws.bedrock.always(*error(400, "ValidationException", "Malformed input request: #: extraneous key [x]"))
+
+    status, body, _ = post({"prompt": "x"})
+
+    assert status == 400 and body["error"]["code"] == "invalid_request"
+    assert "extraneous key [x]" in body["error"]["message"]
+
+
+def test_access_denied_is_502_saying_to_enable_model_access_in_that_region(aws):
+    aws.bedrock.always(
+        *error(403, "AccessDeniedException", "You don't have access to the model with the specified model ID.")
+    )
+
+    status, body, _ = post({"prompt": "x"})
+
+    assert status == 502 and body["error"]["code"] == "upstream_error"
+    message = body["error"]["message"]
+    assert "amazon.nova-canvas-v1:0" in message and BEDROCK_REGION in message and "model access" in message
+
+
+def test_unknown_model_id_is_502_pointing_to_the_override(aws):
+    aws.bedrock.always(*error(404, "ResourceNotFoundException", "Model not found."))
+
+    status, body, _ = post({"prompt": "x"})
+
+    assert status == 502
+    assert BEDROCK_REGION in body["error"]["message"] and "override" in body["error"]["message"]
+
+
+def test_malformed_model_response_is_502(aws):
+    aws.bedrock.always(200, b"<html>not json</html>")
+
+    status, body, _ = post({"prompt": "x"})
+
+    assert status == 502 and body["error"]["code"] == "upstream_error"
+
+
+def test_image_data_and_prompts_stay_out_of_info_logs(aws, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="imagegen")
+    aws.bedrock.always(*error(400, "ValidationException", "This request has been blocked by our content filters."))
+
+    post({"prompt": "a secret prompt"})
+    post({"prompt": "another secret prompt"})
+    call(background_removal, api_event("/v1/background-removal", {"image": "s3://someone-else/x.png"}))
+
+    logged = caplog.text
+    assert "secret prompt" not in logged
+    assert "iVBOR" not in logged  # base64 PNG
