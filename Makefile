@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint docs clean
+.PHONY: test lint docs synth clean
 
 # The venv is rebuilt whenever a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -12,17 +12,24 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+LINTED := functions infra tests app.py
+
+# Runs every test, including the CDK synth with cdk-nag and cfn-lint (tests/infra).
 test: $(STAMP)
-	$(BIN)/ruff check functions tests
+	$(BIN)/ruff check $(LINTED)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check functions tests
-	$(BIN)/ruff format --check functions tests
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+
+# The CloudFormation template in cdk.out/, offline (no Docker, no AWS account).
+synth: $(STAMP)
+	$(BIN)/python app.py
 
 # Regenerates the README's model table from the registry.
 docs: $(STAMP)
 	PYTHONPATH=functions $(BIN)/python -m imagegen.registry --write README.md
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis .build cdk.out

@@ -1,0 +1,90 @@
+"""The deployment's configuration: one frozen dataclass, read from cdk context.
+
+Defaults live in ``cdk.json``; override any of them with ``cdk deploy -c key=value``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from imagegen.registry import BEDROCK_MODELS
+
+from . import ROOT
+from .defaults import LOG_RETENTION
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeployConfig:
+    # Bedrock's region; empty: the stack's own. Nova Canvas is offered in only a few regions.
+    bedrock_region: str
+    # The models this deployment serves; IAM allows exactly their ids.
+    models: tuple[str, ...]
+    # Per-model id overrides, e.g. {"titan-image-v2": "<successor id>"}.
+    model_ids: Mapping[str, str]
+    async_threshold_pixels: int
+    presign_ttl_seconds: int
+    upload_ttl_seconds: int
+    output_retention_days: int
+    # Async intermediates (jobs/) and unused uploads (uploads/) expire after this many days.
+    scratch_retention_days: int
+    throttle_rate_limit: float
+    throttle_burst_limit: int
+    quota_per_day: int
+    # Concurrent trigger workers; Bedrock's image quotas are low, so keep it small.
+    trigger_max_concurrency: int
+    log_retention_days: int
+    # True: callers sign requests with IAM (SigV4) instead of sending an API key.
+    iam_auth: bool
+    cors_origins: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.models) - set(BEDROCK_MODELS))
+        if unknown or not self.models:
+            raise ValueError(f"models: {unknown or 'none'} — choose from {', '.join(BEDROCK_MODELS)}")
+        stray = sorted(set(self.model_ids) - set(self.models))
+        if stray:
+            raise ValueError(f"model_ids: {', '.join(stray)} not in models")
+        if not 2 <= self.trigger_max_concurrency <= 1000:
+            raise ValueError("trigger_max_concurrency: SQS event sources take 2 to 1000")
+        if self.upload_ttl_seconds > 7 * 24 * 3600 or self.presign_ttl_seconds > 7 * 24 * 3600:
+            raise ValueError("presigned URLs live at most 7 days (SigV4)")
+        if self.log_retention_days not in LOG_RETENTION:
+            raise ValueError(f"log_retention_days: CloudWatch Logs takes one of {sorted(LOG_RETENTION)}")
+        if self.output_retention_days < 1 or self.scratch_retention_days < 1:
+            raise ValueError("retention days must be at least 1")
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any]) -> DeployConfig:
+        """Read every field from cdk context (``node.try_get_context``); a missing key is an error."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = get(f.name)
+            if raw is None:
+                raise ValueError(f"cdk context {f.name!r} is missing (defaults are in cdk.json)")
+            values[f.name] = _coerce(f.name, raw, str(f.type))
+        return cls(**values)
+
+
+def _coerce(name: str, raw: Any, kind: str) -> Any:
+    """Context from ``-c key=value`` arrives as a string; from cdk.json as JSON."""
+    try:
+        if kind.startswith("tuple"):
+            items = json.loads(raw) if isinstance(raw, str) and raw.startswith("[") else raw
+            return tuple(items.split(",") if isinstance(items, str) else items)
+        if kind.startswith("Mapping"):
+            return dict(json.loads(raw) if isinstance(raw, str) else raw)
+        if kind == "bool":
+            return raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes")
+        if kind in ("int", "float"):
+            return {"int": int, "float": float}[kind](raw)
+        return str(raw)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"cdk context {name!r}={raw!r}: {exc}") from None
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The context in cdk.json, so that ``python app.py`` sees the same defaults as ``cdk synth``."""
+    return json.loads((ROOT / "cdk.json").read_text())["context"]

@@ -1,0 +1,105 @@
+"""Secure defaults in one place: every bucket and every function of the stack is made here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from . import HANDLERS_DIR
+
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.ARM_64
+
+# CloudWatch Logs accepts only these retention periods.
+LOG_RETENTION = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+def secure_bucket(
+    scope: Construct,
+    id: str,
+    *,
+    access_logs: s3.IBucket | None,
+    lifecycle_rules: Sequence[s3.LifecycleRule] = (),
+    cors: Sequence[s3.CorsRule] = (),
+    versioned: bool = True,
+) -> s3.Bucket:
+    """Private, encrypted, TLS-only, owner-enforced; data is kept when the stack is deleted."""
+    return s3.Bucket(
+        scope,
+        id,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        enforce_ssl=True,
+        minimum_tls_version=1.2,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        versioned=versioned,
+        server_access_logs_bucket=access_logs,
+        server_access_logs_prefix=f"{id.lower()}/" if access_logs else None,
+        lifecycle_rules=list(lifecycle_rules),
+        cors=list(cors) or None,
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+
+
+def handler_code() -> lambda_.Code:
+    """The handler folder, one asset shared by every function."""
+    return lambda_.Code.from_asset(str(HANDLERS_DIR), exclude=["**/__pycache__", "**/*.pyc"])
+
+
+def python_function(
+    scope: Construct,
+    id: str,
+    *,
+    module: str,
+    description: str,
+    memory_mb: int,
+    timeout: Duration,
+    environment: Mapping[str, str],
+    log_retention: logs.RetentionDays,
+    layers: Sequence[lambda_.ILayerVersion] = (),
+) -> lambda_.Function:
+    """A handler of functions/handlers on python3.12/arm64, traced, with its own log group."""
+    log_group = logs.LogGroup(scope, f"{id}Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
+    # Its own role, allowed to write only its own log group (no managed basic-execution policy).
+    role = iam.Role(scope, f"{id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    log_group.grant_write(role)
+    return lambda_.Function(
+        scope,
+        id,
+        runtime=RUNTIME,
+        architecture=ARCHITECTURE,
+        handler=f"{module}.handler",
+        code=handler_code(),
+        description=description,
+        memory_size=memory_mb,
+        timeout=timeout,
+        environment=dict(environment),
+        layers=list(layers),
+        tracing=lambda_.Tracing.ACTIVE,
+        log_group=log_group,
+        role=role,
+    )

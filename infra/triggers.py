@@ -1,0 +1,91 @@
+"""Upload triggers: input bucket ``triggers/`` notifications -> SQS (with a dead-letter queue)
+-> the trigger Lambda, with bounded concurrency and partial batch responses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from core import layout
+
+from .defaults import python_function
+
+# One call may take 300 s (the model docs' read timeout) and be retried on throttling.
+TRIGGER_TIMEOUT = Duration.minutes(10)
+# AWS's advice for SQS event sources: visibility at least six times the function timeout.
+VISIBILITY_TIMEOUT = Duration.minutes(60)
+MAX_RECEIVE_COUNT = 5
+
+
+class UploadTriggers(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        input_bucket: s3.IBucket,
+        environment: Mapping[str, str],
+        layer: lambda_.ILayerVersion,
+        max_concurrency: int,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, id)
+        self.dead_letters = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=VISIBILITY_TIMEOUT,
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letters, max_receive_count=MAX_RECEIVE_COUNT),
+        )
+        input_bucket.add_event_notification(
+            s3.EventType.OBJECT_CREATED,
+            s3n.SqsDestination(self.queue),
+            s3.NotificationKeyFilter(prefix=layout.TRIGGERS),
+        )
+        self.function = python_function(
+            self,
+            "Function",
+            module="trigger",
+            description="Runs a job for each object created under triggers/",
+            memory_mb=1024,
+            timeout=TRIGGER_TIMEOUT,
+            environment=environment,
+            log_retention=log_retention,
+            layers=[layer],
+        )
+        self.function.add_event_source(
+            sources.SqsEventSource(
+                self.queue,
+                batch_size=1,
+                max_concurrency=max_concurrency,
+                report_batch_item_failures=True,
+            )
+        )
+        self.dead_letter_alarm = cloudwatch.Alarm(
+            self,
+            "DeadLettersAlarm",
+            alarm_description="Triggered jobs failed past their retries; see the trigger function's logs",
+            metric=self.dead_letters.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )

@@ -1,0 +1,146 @@
+"""The long-generation workflow: a Standard state machine that calls Bedrock with the request
+and response in S3, then publishes the images or records the failure.
+
+Input: ``{"jobId", "calls": [{"modelId", "input", "output"}]}`` (core/workflow.py writes it).
+A Stable Image Core fan-out is several calls, run by the Map.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from .defaults import python_function
+
+# Bedrock errors worth another attempt, as Step Functions names them.
+RETRYABLE_BEDROCK_ERRORS = (
+    "Bedrock.ThrottlingException",
+    "Bedrock.ServiceUnavailableException",
+    "Bedrock.ModelTimeoutException",
+    "Bedrock.ModelNotReadyException",
+    "Bedrock.InternalServerException",
+)
+MAX_PARALLEL_CALLS = 5
+JOB_TIMEOUT = Duration.minutes(60)
+
+
+def invoke_model_state(scope: Construct) -> sfn.CustomState:
+    """The optimized ``bedrock:invokeModel`` integration with S3 input and output.
+
+    A CustomState because the model id comes from the job (overridable per deployment), and
+    the CDK task wants a fixed model; IAM for it is granted by the stack on the model ARNs.
+    """
+    return sfn.CustomState(
+        scope,
+        "InvokeModel",
+        state_json={
+            "Type": "Task",
+            "Resource": "arn:aws:states:::bedrock:invokeModel",
+            "Parameters": {
+                "ModelId.$": "$.modelId",
+                "ContentType": "application/json",
+                "Accept": "application/json",
+                "Input": {"S3Uri.$": "$.input"},
+                "Output": {"S3Uri.$": "$.output"},
+            },
+            "ResultPath": None,
+            "Retry": [
+                {
+                    "ErrorEquals": list(RETRYABLE_BEDROCK_ERRORS),
+                    "IntervalSeconds": 5,
+                    "BackoffRate": 2,
+                    "MaxAttempts": 6,
+                    "MaxDelaySeconds": 120,
+                    "JitterStrategy": "FULL",
+                }
+            ],
+        },
+    )
+
+
+class JobWorkflow(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        environment: Mapping[str, str],
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, id)
+        self.publish_function = python_function(
+            self,
+            "Publish",
+            module="publish",
+            description="Async job: model responses in S3 -> images and manifest",
+            memory_mb=1024,
+            timeout=Duration.minutes(2),
+            environment=environment,
+            log_retention=log_retention,
+        )
+        self.fail_function = python_function(
+            self,
+            "Fail",
+            module="fail",
+            description="Async job: record the error as a FAILED manifest",
+            memory_mb=256,
+            timeout=Duration.seconds(30),
+            environment=environment,
+            log_retention=log_retention,
+        )
+
+        job_id = sfn.TaskInput.from_object({"jobId": sfn.JsonPath.string_at("$.jobId")})
+        record_failure = tasks.LambdaInvoke(
+            self,
+            "RecordFailure",
+            lambda_function=self.fail_function,
+            payload=sfn.TaskInput.from_object(
+                {"jobId": sfn.JsonPath.string_at("$.jobId"), "error": sfn.JsonPath.object_at("$.error")}
+            ),
+            result_path=sfn.JsonPath.DISCARD,
+            retry_on_service_exceptions=True,
+        ).next(sfn.Fail(self, "JobFailed", error="JobFailed", cause="see outputs/<jobId>/manifest.json"))
+
+        calls = sfn.Map(
+            self,
+            "CallModel",
+            items_path="$.calls",
+            max_concurrency=MAX_PARALLEL_CALLS,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        calls.item_processor(invoke_model_state(self))
+        calls.add_catch(record_failure, errors=["States.ALL"], result_path="$.error")
+
+        publish = tasks.LambdaInvoke(
+            self,
+            "PublishImages",
+            lambda_function=self.publish_function,
+            payload=job_id,
+            result_path=sfn.JsonPath.DISCARD,
+            retry_on_service_exceptions=True,
+        )
+        # publish raises on storage faults: give S3 a few more chances before failing the job.
+        publish.add_retry(
+            errors=["States.TaskFailed"], interval=Duration.seconds(5), backoff_rate=2, max_attempts=3,
+            jitter_strategy=sfn.JitterType.FULL,
+        )  # fmt: skip
+        publish.add_catch(record_failure, errors=["States.ALL"], result_path="$.error")
+
+        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(
+                calls.next(publish).next(sfn.Succeed(self, "JobSucceeded"))
+            ),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            timeout=JOB_TIMEOUT,
+            tracing_enabled=True,
+            # Execution data would include prompts: log events, not payloads.
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
+        )
