@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint docs synth clean
+.PHONY: test lint docs synth deploy-gcp clean
 
 # The venv is rebuilt whenever a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -26,6 +26,10 @@ lint: $(STAMP)
 # The CloudFormation template in cdk.out/, offline (no Docker, no AWS account).
 synth: $(STAMP)
 	$(BIN)/python app.py
+
+# Stages functions/gcp with imagegen and deploys `customize` with gcloud (PROJECT=..., REGION=...).
+deploy-gcp: $(STAMP)
+	$(BIN)/python functions/gcp/deploy.py --project "$(PROJECT)" --region "$(or $(REGION),us-central1)"
 
 # Regenerates the README's model table from the registry.
 docs: $(STAMP)

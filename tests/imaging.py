@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import re
+from functools import cache
+from pathlib import Path
 
 from PIL import Image
 
@@ -35,3 +39,22 @@ def mask_b64(width: int, height: int) -> str:
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return b64(buffer.getvalue())
+
+
+GOLDEN = Path(__file__).parent / "golden"
+_PLACEHOLDER = re.compile(r"<(png|jpeg|mask):(\d+)x(\d+)>")
+
+
+@cache
+def _image(kind: str, width: int, height: int) -> str:
+    if kind == "mask":
+        return mask_b64(width, height)
+    if kind == "jpeg":
+        return b64(jpeg_bytes(width, height))
+    return png_b64(width, height)
+
+
+def load_golden(name: str) -> dict:
+    """A golden file (tests/golden) with its image placeholders replaced by real images of that size."""
+    text = (GOLDEN / name).read_text()
+    return json.loads(_PLACEHOLDER.sub(lambda m: _image(m[1], int(m[2]), int(m[3])), text))

@@ -3,33 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
-from functools import cache
-from pathlib import Path
 
 import pytest
-from imaging import b64, jpeg_bytes, mask_b64, png_b64
+from imaging import GOLDEN
+from imaging import load_golden as load
 
 from imagegen import build_customization_request, build_request
-
-GOLDEN = Path(__file__).parent.parent / "golden"
-_PLACEHOLDER = re.compile(r"<(png|jpeg|mask):(\d+)x(\d+)>")
-
-
-@cache
-def _image(kind: str, width: int, height: int) -> str:
-    if kind == "mask":
-        return mask_b64(width, height)
-    if kind == "jpeg":
-        return b64(jpeg_bytes(width, height))
-    return png_b64(width, height)
-
-
-def load(name: str) -> dict:
-    """A golden file with its image placeholders replaced by real images of that size."""
-    text = (GOLDEN / name).read_text()
-    return json.loads(_PLACEHOLDER.sub(lambda m: _image(m[1], int(m[2]), int(m[3])), text))
-
 
 BEDROCK_CASES = sorted(p.name for p in GOLDEN.glob("*.json") if not p.name.startswith("imagen"))
 IMAGEN_CASES = sorted(p.name for p in GOLDEN.glob("imagen*.json"))

@@ -1,0 +1,82 @@
+"""The Cloud Function ``customize``: Imagen 3 customization on Vertex AI, validated first.
+
+POST the spec's native predict body (``instances`` with one instance, ``parameters``); the
+answer is ``{"images": [{"bytesBase64Encoded", "mimeType"}], "requested", "filtered",
+"warnings", "modelId"}``, or ``{"error": {"code", "message", "details"}}`` with the status the
+AWS API would use.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from typing import Any
+
+import functions_framework
+
+from imagegen.errors import ImageGenError, InvalidRequestError, PayloadTooLargeError
+
+log = logging.getLogger("imagegen")
+
+# Cloud Functions (2nd gen) refuses HTTP requests over 32 MB; answer 413 ourselves before that.
+MAX_BODY_BYTES = 30_000_000
+_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+
+
+@functions_framework.http
+def customize(request: Any) -> tuple[str, int, dict[str, str]]:
+    if request.method != "POST":
+        body = {"error": {"code": "method_not_allowed", "message": "use POST with a JSON predict body"}}
+        return json.dumps(body), 405, {**_HEADERS, "Allow": "POST"}
+    try:
+        return json.dumps(_customize(request)), 200, _HEADERS
+    except ImageGenError as exc:
+        log.log(logging.WARNING if exc.status >= 500 else logging.INFO, "customize -> %d %s", exc.status, exc.code)
+        return json.dumps(exc.body()), exc.status, {**_HEADERS, **exc.headers()}
+    except Exception:
+        log.exception("customize failed")
+        body = {"error": {"code": "internal", "message": "internal error; see the function's logs"}}
+        return json.dumps(body), 500, _HEADERS
+
+
+def _customize(request: Any) -> dict[str, Any]:
+    from vertex import client
+
+    from imagegen import build_customization_request, parse_response
+
+    body = build_customization_request(_json_body(request))  # nothing invalid leaves the function
+    vertex = client()
+    parsed = parse_response("imagen-3-customization", vertex.predict(body), body.sample_count)
+    return {
+        "images": [
+            {"bytesBase64Encoded": base64.b64encode(data).decode("ascii"), "mimeType": mime}
+            for data, mime in zip(parsed.images, parsed.mime_types, strict=True)
+        ],
+        "requested": body.sample_count,
+        "filtered": parsed.filtered,
+        "warnings": [*body.warnings, *parsed.warnings],
+        "modelId": vertex.config.model_id,
+    }
+
+
+def _json_body(request: Any) -> Any:
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        raise _too_large(length)
+    data = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(data) > MAX_BODY_BYTES:
+        raise _too_large(len(data))
+    if not data:
+        raise InvalidRequestError.for_field("body", "a JSON predict body is required")
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequestError.for_field("body", f"malformed JSON: {exc}") from None
+
+
+def _too_large(size: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(
+        f"the body is {size:,} bytes; this function accepts at most {MAX_BODY_BYTES:,}",
+        [{"field": "body", "message": f"at most {MAX_BODY_BYTES:,} bytes"}],
+    )

@@ -1,0 +1,157 @@
+"""Vertex AI's Imagen predict endpoint: configuration, an authorized session, error mapping.
+
+Credentials come from ``google.auth.default()`` (the function's service account when deployed);
+the session is created once per instance and reused. Every failure surfaces as the shared
+``ImageGenError`` types, so the Cloud Function answers with the AWS API's error codes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from imagegen.errors import ContentFilteredError, ImageGenError, ThrottledError, UpstreamError, UpstreamTimeoutError
+from imagegen.registry import IMAGEN
+
+# Environment variables, named once (the local stack sets the same ones).
+ENDPOINT_ENV = "VERTEX_API_ENDPOINT"
+PROJECT_ENV = "GOOGLE_CLOUD_PROJECT"
+LOCATION_ENV = "GOOGLE_CLOUD_LOCATION"
+MODEL_ENV = "VERTEX_MODEL_ID"
+TIMEOUT_ENV = "VERTEX_TIMEOUT_SECONDS"
+
+SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+DEFAULT_LOCATION = "us-central1"
+DEFAULT_TIMEOUT_SECONDS = 120.0
+CONNECT_TIMEOUT_SECONDS = 10.0
+# 429 and 503 are retried with exponential backoff (urllib3: 0 s, 1 s, 2 s, ...).
+RETRY_STATUSES = (429, 503)
+RETRIES = 3
+BACKOFF_FACTOR = 0.5
+RETRY_AFTER_SECONDS = 10
+# Vertex rejects prompts and images its responsible-AI filters block with a 400 saying so.
+_BLOCKED = re.compile(r"responsible ai|blocked|violat|sensitive words", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class VertexConfig:
+    project: str
+    location: str
+    endpoint: str
+    model_id: str
+    timeout: float
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], default_project: str | None = None) -> VertexConfig:
+        project = environ.get(PROJECT_ENV) or default_project
+        if not project:
+            raise RuntimeError(f"{PROJECT_ENV} is not set and the credentials name no project")
+        location = environ.get(LOCATION_ENV) or DEFAULT_LOCATION
+        return cls(
+            project=project,
+            location=location,
+            endpoint=(environ.get(ENDPOINT_ENV) or f"https://{location}-aiplatform.googleapis.com").rstrip("/"),
+            # imagen-3.0-capability-001 is deprecated in favour of newer models (docs): overridable.
+            model_id=environ.get(MODEL_ENV) or IMAGEN.model_id,
+            timeout=float(environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_SECONDS),
+        )
+
+    @property
+    def predict_url(self) -> str:
+        return (
+            f"{self.endpoint}/v1/projects/{self.project}/locations/{self.location}"
+            f"/publishers/google/models/{self.model_id}:predict"
+        )
+
+
+class VertexClient:
+    def __init__(self, config: VertexConfig, session: Any) -> None:
+        self.config = config
+        self.session = session
+
+    def predict(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST the body to the model's predict URL; the parsed JSON response, or an ImageGenError."""
+        import requests
+        from google.auth.exceptions import GoogleAuthError
+
+        try:
+            response = self.session.post(
+                self.config.predict_url, json=body, timeout=(CONNECT_TIMEOUT_SECONDS, self.config.timeout)
+            )
+        except requests.Timeout:
+            raise UpstreamTimeoutError(
+                f"{self.config.model_id} did not answer within {self.config.timeout:g} s"
+            ) from None
+        except requests.RequestException as exc:
+            raise UpstreamError(f"could not reach Vertex AI: {type(exc).__name__}") from None
+        except GoogleAuthError as exc:
+            raise UpstreamError(f"could not obtain Google credentials for Vertex AI: {exc}") from None
+        if response.status_code != 200:
+            raise self._error(response)
+        try:
+            native = response.json()
+        except ValueError:
+            raise UpstreamError(f"{self.config.model_id} returned a response that is not JSON") from None
+        return native
+
+    def _error(self, response: Any) -> ImageGenError:
+        message = _vertex_message(response)
+        model = self.config.model_id
+        if response.status_code == 429:
+            retry_after = response.headers.get("Retry-After", "")
+            seconds = int(retry_after) if retry_after.isdigit() else RETRY_AFTER_SECONDS
+            return ThrottledError(f"Vertex AI is throttling {model}: {message}", retry_after=seconds)
+        if response.status_code == 400 and _BLOCKED.search(message):
+            return ContentFilteredError(f"{model} blocked the request: {message}")
+        if response.status_code in (401, 403):
+            return UpstreamError(
+                f"Vertex AI refused the function's credentials for {model} in {self.config.project}/"
+                f"{self.config.location}: grant its service account roles/aiplatform.user ({message})"
+            )
+        if response.status_code == 404:
+            return UpstreamError(
+                f"{model} is not available in {self.config.location}: set {MODEL_ENV} to a model the "
+                f"location offers ({message})"
+            )
+        return UpstreamError(f"Vertex AI answered {response.status_code} for {model}: {message}")
+
+
+def _vertex_message(response: Any) -> str:
+    """Google APIs answer ``{"error": {"code", "message", "status"}}``."""
+    try:
+        error = response.json().get("error", {})
+        message = error.get("message") if isinstance(error, dict) else None
+    except (ValueError, AttributeError):
+        message = None
+    return str(message or response.text[:500] or response.reason)
+
+
+@cache
+def client() -> VertexClient:
+    """One authorized session per instance, with retries on 429 and 503."""
+    import google.auth
+    from google.auth.transport.requests import AuthorizedSession
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    credentials, default_project = google.auth.default(scopes=list(SCOPES))
+    config = VertexConfig.from_env(os.environ, default_project)
+    session = AuthorizedSession(credentials)
+    retry = Retry(
+        total=RETRIES,
+        connect=RETRIES,
+        read=False,  # a read timeout means the model is slow: retrying would double the wait
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"POST"}),
+        backoff_factor=BACKOFF_FACTOR,
+        respect_retry_after_header=False,  # bounded backoff, not a server-chosen wait
+        raise_on_status=False,
+    )
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)  # the local stack's emulator
+    return VertexClient(config, session)
