@@ -12,7 +12,14 @@ FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 
 
 def modules_after(code: str) -> set[str]:
-    script = f"import sys, json\n{code}\nprint(json.dumps(sorted(sys.modules)))"
+    """The modules ``code`` loads, beyond what the interpreter had at start.
+
+    (Site hooks may preload some: functions-framework's namespace .pth creates ``google``.)
+    """
+    script = (
+        f"import sys, json\nbefore = set(sys.modules)\n{code}\n"
+        "print(json.dumps(sorted(set(sys.modules) - before)))"
+    )
     env = {**os.environ, "PYTHONPATH": str(FUNCTIONS)}
     out = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True)
     return set(json.loads(out.stdout))
