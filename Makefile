@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint docs synth deploy-gcp clean
+.PHONY: run test lint docs synth deploy-gcp clean
 
 # The venv is rebuilt whenever a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -12,7 +12,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-LINTED := functions infra tests app.py
+LINTED := functions infra local tests app.py
+
+# The whole API offline on http://127.0.0.1:$${PORT:-8787} (Ctrl-C stops it).
+run: $(STAMP)
+	$(BIN)/python -m local
 
 # Runs every test, including the CDK synth with cdk-nag and cfn-lint (tests/infra).
 test: $(STAMP)

@@ -13,6 +13,7 @@ from constructs import Construct
 
 from core import layout
 from core.config import Settings
+from core.topology import FUNCTION_SETTINGS
 from imagegen.registry import MODELS, model_id_for
 
 from .api import INTEGRATION_TIMEOUT, TaskApi
@@ -57,7 +58,7 @@ class ImageGenStack(Stack):
         self.workflow = JobWorkflow(
             self,
             "Workflow",
-            environment=settings.to_env("output_bucket", "bedrock_region", "log_level"),
+            environment=settings.to_env(*FUNCTION_SETTINGS["publish"]),
             log_retention=log_retention,
         )
         machine = self.workflow.state_machine
@@ -66,10 +67,7 @@ class ImageGenStack(Stack):
             self,
             "TaskApi",
             environments={
-                "task": with_machine.to_env(),
-                "jobs": with_machine.to_env("output_bucket", "state_machine_arn", "presign_ttl_seconds", "log_level"),
-                "uploads": settings.to_env("input_bucket", "upload_ttl_seconds", "log_level"),
-                "models": settings.to_env("model_ids", "enabled_models", "log_level"),
+                kind: with_machine.to_env(*FUNCTION_SETTINGS[kind]) for kind in ("task", "jobs", "uploads", "models")
             },
             layer=self.layer,
             log_retention=log_retention,
@@ -82,9 +80,7 @@ class ImageGenStack(Stack):
             self,
             "Triggers",
             input_bucket=inputs,
-            environment=settings.to_env(
-                "output_bucket", "input_bucket", "bedrock_region", "model_ids", "enabled_models", "log_level"
-            ),
+            environment=settings.to_env(*FUNCTION_SETTINGS["trigger"]),
             layer=self.layer,
             max_concurrency=config.trigger_max_concurrency,
             log_retention=log_retention,

@@ -10,6 +10,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from core import layout
+from core.topology import INPUT_BUCKET_ID, OUTPUT_BUCKET_ID
 
 from .defaults import secure_bucket
 
@@ -42,7 +43,7 @@ class Storage(Construct):
         )
         self.output_bucket = secure_bucket(
             self,
-            "Outputs",
+            OUTPUT_BUCKET_ID,
             access_logs=self.access_logs,
             lifecycle_rules=[
                 noncurrent,
@@ -54,7 +55,7 @@ class Storage(Construct):
         )
         self.input_bucket = secure_bucket(
             self,
-            "Inputs",
+            INPUT_BUCKET_ID,
             access_logs=self.access_logs,
             lifecycle_rules=[
                 noncurrent,

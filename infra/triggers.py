@@ -16,6 +16,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from core import layout
+from core.topology import TRIGGER_BATCH_SIZE, TRIGGER_MAX_RECEIVE_COUNT
 
 from .defaults import python_function
 
@@ -23,7 +24,6 @@ from .defaults import python_function
 TRIGGER_TIMEOUT = Duration.minutes(10)
 # AWS's advice for SQS event sources: visibility at least six times the function timeout.
 VISIBILITY_TIMEOUT = Duration.minutes(60)
-MAX_RECEIVE_COUNT = 5
 
 
 class UploadTriggers(Construct):
@@ -53,7 +53,7 @@ class UploadTriggers(Construct):
             enforce_ssl=True,
             visibility_timeout=VISIBILITY_TIMEOUT,
             retention_period=Duration.days(4),
-            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letters, max_receive_count=MAX_RECEIVE_COUNT),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letters, max_receive_count=TRIGGER_MAX_RECEIVE_COUNT),
         )
         input_bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED,
@@ -74,7 +74,7 @@ class UploadTriggers(Construct):
         self.function.add_event_source(
             sources.SqsEventSource(
                 self.queue,
-                batch_size=1,
+                batch_size=TRIGGER_BATCH_SIZE,
                 max_concurrency=max_concurrency,
                 report_batch_item_failures=True,
             )

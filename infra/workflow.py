@@ -15,17 +15,10 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from core.topology import INVOKE_RETRY, MAX_PARALLEL_CALLS, PUBLISH_RETRY
+
 from .defaults import python_function
 
-# Bedrock errors worth another attempt, as Step Functions names them.
-RETRYABLE_BEDROCK_ERRORS = (
-    "Bedrock.ThrottlingException",
-    "Bedrock.ServiceUnavailableException",
-    "Bedrock.ModelTimeoutException",
-    "Bedrock.ModelNotReadyException",
-    "Bedrock.InternalServerException",
-)
-MAX_PARALLEL_CALLS = 5
 JOB_TIMEOUT = Duration.minutes(60)
 
 
@@ -49,16 +42,7 @@ def invoke_model_state(scope: Construct) -> sfn.CustomState:
                 "Output": {"S3Uri.$": "$.output"},
             },
             "ResultPath": None,
-            "Retry": [
-                {
-                    "ErrorEquals": list(RETRYABLE_BEDROCK_ERRORS),
-                    "IntervalSeconds": 5,
-                    "BackoffRate": 2,
-                    "MaxAttempts": 6,
-                    "MaxDelaySeconds": 120,
-                    "JitterStrategy": "FULL",
-                }
-            ],
+            "Retry": [INVOKE_RETRY.as_state_json()],
         },
     )
 
@@ -124,11 +108,13 @@ class JobWorkflow(Construct):
             result_path=sfn.JsonPath.DISCARD,
             retry_on_service_exceptions=True,
         )
-        # publish raises on storage faults: give S3 a few more chances before failing the job.
         publish.add_retry(
-            errors=["States.TaskFailed"], interval=Duration.seconds(5), backoff_rate=2, max_attempts=3,
+            errors=list(PUBLISH_RETRY.errors),
+            interval=Duration.seconds(PUBLISH_RETRY.interval_seconds),
+            backoff_rate=PUBLISH_RETRY.backoff_rate,
+            max_attempts=PUBLISH_RETRY.max_attempts,
             jitter_strategy=sfn.JitterType.FULL,
-        )  # fmt: skip
+        )
         publish.add_catch(record_failure, errors=["States.ALL"], result_path="$.error")
 
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY)

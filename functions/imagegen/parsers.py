@@ -31,21 +31,30 @@ def parse_response(model: str, native: Any, requested: int) -> ParsedResponse:
     Raises ``ContentFilteredError`` (with the model's reason) when no image survives and
     ``UpstreamError`` when the response is not what the model documents.
     """
+    result = parse_images(model, native, requested)
+    if not result.images:
+        raise filtered_error(model, result)
+    return result
+
+
+def parse_images(model: str, native: Any, requested: int) -> ParsedResponse:
+    """Like ``parse_response``, but a fully filtered response is a result with no images
+    (one call of a fan-out may be filtered while the others are not)."""
     spec = MODELS.get(model)
     if spec is None:
         raise ValueError(f"unknown model {model!r}")
     if not isinstance(native, dict):
         raise UpstreamError(f"{model} returned a response that is not a JSON object")
     if spec.family == "stability":
-        result = _stability(native, requested)
-    elif spec.family == "imagen":
-        result = _vertex(native, requested)
-    else:
-        result = _task_type(native, requested)
-    if not result.images:
-        reason = "; ".join(result.warnings) or "the model returned no images"
-        raise ContentFilteredError(f"{model} blocked the request: {reason}")
-    return result
+        return _stability(native, requested)
+    if spec.family == "imagen":
+        return _vertex(native, requested)
+    return _task_type(native, requested)
+
+
+def filtered_error(model: str, result: ParsedResponse) -> ContentFilteredError:
+    reason = "; ".join(result.warnings) or "the model returned no images"
+    return ContentFilteredError(f"{model} blocked the request: {reason}")
 
 
 def combine(parts: Iterable[ParsedResponse], requested: int) -> ParsedResponse:

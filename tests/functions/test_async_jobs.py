@@ -7,8 +7,8 @@ import importlib
 import json
 
 import pytest
-from conftest import INPUT_BUCKET, OUTPUT_BUCKET, api_event, call, job_event, load_event
 from fake_bedrock import images_for
+from harness import INPUT_BUCKET, OUTPUT_BUCKET, api_event, call, job_event, load_event
 from imaging import b64, png_bytes
 
 text_to_image = importlib.import_module("text_to_image").handler

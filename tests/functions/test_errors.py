@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 
 import pytest
-from conftest import BEDROCK_REGION, INPUT_BUCKET, LambdaContext, api_event, call
 from fake_bedrock import error
+from harness import BEDROCK_REGION, INPUT_BUCKET, LambdaContext, api_event, call
 from imaging import png_bytes
 
 text_to_image = importlib.import_module("text_to_image").handler

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 
-from conftest import api_event, call
+from harness import api_event, call
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import payloads

@@ -7,7 +7,7 @@ import json
 
 import pytest
 from botocore.exceptions import ConnectionClosedError
-from conftest import OUTPUT_BUCKET, api_event, call, job_event
+from harness import OUTPUT_BUCKET, api_event, call, job_event
 
 from core import clients
 

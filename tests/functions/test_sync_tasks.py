@@ -7,7 +7,7 @@ import importlib
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from conftest import BEDROCK_REGION, OUTPUT_BUCKET, api_event, call, job_event
+from harness import BEDROCK_REGION, OUTPUT_BUCKET, api_event, call, job_event
 from imaging import b64, mask_b64, png_b64, png_bytes
 
 from imagegen.images import inspect_image

@@ -7,8 +7,8 @@ import importlib
 import json
 from urllib.parse import quote_plus
 
-from conftest import INPUT_BUCKET, load_event
 from fake_bedrock import error
+from harness import INPUT_BUCKET, load_event
 from imaging import png_bytes
 
 from core.layout import derived_job_id

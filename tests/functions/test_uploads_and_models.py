@@ -7,7 +7,7 @@ import json
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from conftest import INPUT_BUCKET, call, load_event
+from harness import INPUT_BUCKET, call, load_event
 
 uploads = importlib.import_module("uploads").handler
 models = importlib.import_module("models").handler

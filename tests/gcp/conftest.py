@@ -8,13 +8,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fake_google import FakeGoogle
+from fake_google import LOCATION, PROJECT, FakeGoogle
 from google.auth import _regional_access_boundary_utils
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "functions" / "gcp" / "main.py"
-PROJECT = "imagegen-test"
-LOCATION = "europe-west4"
 
 
 @pytest.fixture(scope="session")

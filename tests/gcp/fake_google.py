@@ -21,6 +21,8 @@ from google.auth import jwt
 
 Answer = tuple[int, Any, dict[str, str]]
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
+PROJECT = "imagegen-test"
+LOCATION = "europe-west4"
 
 
 @dataclass

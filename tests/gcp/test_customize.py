@@ -6,7 +6,7 @@ import base64
 import json
 
 import pytest
-from conftest import LOCATION, PROJECT
+from fake_google import LOCATION, PROJECT
 from imaging import load_golden, png_b64, png_bytes
 
 PREDICT_PATH = f"/v1/projects/{PROJECT}/locations/{LOCATION}/publishers/google/models/imagen-3.0-capability-001:predict"

@@ -30,10 +30,19 @@ class Synth:
         return self.template.find_resources(kind)
 
     def definition(self) -> dict:
-        """The state machine's definition, with CloudFormation references replaced by placeholders."""
+        """The state machine's definition; CloudFormation references become ``${LogicalId}`` or
+        ``${LogicalId.Attribute}``."""
         [machine] = self.resources("AWS::StepFunctions::StateMachine").values()
         parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
-        return json.loads("".join(part if isinstance(part, str) else "REF" for part in parts))
+        return json.loads("".join(part if isinstance(part, str) else _placeholder(part) for part in parts))
+
+
+def _placeholder(token: dict) -> str:
+    if "Ref" in token:
+        return "${" + token["Ref"] + "}"
+    if "Fn::GetAtt" in token:
+        return "${" + ".".join(token["Fn::GetAtt"]) + "}"
+    return "${?}"
 
 
 def _synth(tmp_path_factory, context: dict | None = None) -> Synth:

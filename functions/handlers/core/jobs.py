@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from imagegen.errors import ContentFilteredError, ImageGenError, UnsupportedError, UpstreamTimeoutError
+from imagegen.errors import ImageGenError, UnsupportedError, UpstreamTimeoutError
 from imagegen.images import inspect_image
 
 from . import bedrock, clients, layout, storage
@@ -129,24 +129,16 @@ def parse_all(
 
     An image whose response does not report its seed gets the seed its call was made with.
     """
-    from imagegen import ParsedResponse, combine, parse_response
+    from imagegen.parsers import combine, filtered_error, parse_images
 
-    per_call = max(requested // len(natives), 1)
+    per_call = requested if len(natives) == 1 else max(requested // len(natives), 1)
     parts = []
     for native, call_seed in zip(natives, call_seeds, strict=True):
-        try:
-            part = parse_response(model, native, requested if len(natives) == 1 else per_call)
-        except ContentFilteredError as exc:
-            if len(natives) == 1:
-                raise
-            part = ParsedResponse([], [], [], per_call, [exc.message])
-        seeds = [call_seed if seed is None else seed for seed in part.seeds]
-        parts.append(replace(part, seeds=seeds))
-    if len(parts) == 1:
-        return parts[0]
-    result = combine(parts, requested)
+        part = parse_images(model, native, per_call)
+        parts.append(replace(part, seeds=[call_seed if seed is None else seed for seed in part.seeds]))
+    result = parts[0] if len(parts) == 1 else combine(parts, requested)
     if not result.images:
-        raise ContentFilteredError("; ".join(result.warnings) or f"{model} returned no images")
+        raise filtered_error(model, result)
     return result
 
 

@@ -1,0 +1,75 @@
+"""What the stack deploys, as data: read by the CDK stack (infra/) and the local stack (local/).
+
+Keeping these facts here, beside the code that depends on them, is what stops the deployed
+and the local service from drifting apart. Pure data: nothing here is imported by a handler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Construct ids of the two data buckets (the local stack names its buckets after them).
+OUTPUT_BUCKET_ID = "Outputs"
+INPUT_BUCKET_ID = "Inputs"
+
+# The settings (core.config.Settings fields) each kind of function receives.
+_ALL_TASK_SETTINGS = (
+    "output_bucket", "input_bucket", "state_machine_arn", "bedrock_region", "model_ids", "enabled_models",
+    "async_threshold_pixels", "presign_ttl_seconds", "upload_ttl_seconds", "sync_timeout_seconds", "log_level",
+)  # fmt: skip
+FUNCTION_SETTINGS: dict[str, tuple[str, ...]] = {
+    "task": _ALL_TASK_SETTINGS,
+    "jobs": ("output_bucket", "state_machine_arn", "presign_ttl_seconds", "log_level"),
+    "uploads": ("input_bucket", "upload_ttl_seconds", "log_level"),
+    "models": ("model_ids", "enabled_models", "log_level"),
+    "publish": ("output_bucket", "bedrock_region", "log_level"),
+    "fail": ("output_bucket", "bedrock_region", "log_level"),
+    "trigger": ("output_bucket", "input_bucket", "bedrock_region", "model_ids", "enabled_models", "log_level"),
+}
+
+# Upload triggers: SQS batch size and how often a message is received before the DLQ takes it.
+TRIGGER_BATCH_SIZE = 1
+TRIGGER_MAX_RECEIVE_COUNT = 5
+
+
+@dataclass(frozen=True)
+class RetryRule:
+    """A Step Functions Retry entry."""
+
+    errors: tuple[str, ...]
+    interval_seconds: int
+    backoff_rate: float
+    max_attempts: int
+    max_delay_seconds: int | None = None
+    jitter: str = "FULL"
+
+    def as_state_json(self) -> dict:
+        rule = {
+            "ErrorEquals": list(self.errors),
+            "IntervalSeconds": self.interval_seconds,
+            "BackoffRate": self.backoff_rate,
+            "MaxAttempts": self.max_attempts,
+            "JitterStrategy": self.jitter,
+        }
+        if self.max_delay_seconds is not None:
+            rule["MaxDelaySeconds"] = self.max_delay_seconds
+        return rule
+
+
+# The async job: each model call (Bedrock errors as Step Functions names them) and the publish step.
+INVOKE_RETRY = RetryRule(
+    errors=(
+        "Bedrock.ThrottlingException",
+        "Bedrock.ServiceUnavailableException",
+        "Bedrock.ModelTimeoutException",
+        "Bedrock.ModelNotReadyException",
+        "Bedrock.InternalServerException",
+    ),
+    interval_seconds=5,
+    backoff_rate=2,
+    max_attempts=6,
+    max_delay_seconds=120,
+)
+# publish raises on storage faults: S3 gets a few more chances before the job fails.
+PUBLISH_RETRY = RetryRule(errors=("States.TaskFailed",), interval_seconds=5, backoff_rate=2, max_attempts=3)
+MAX_PARALLEL_CALLS = 5

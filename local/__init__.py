@@ -1,0 +1,16 @@
+"""The offline local stack: ``python -m local`` (``make run``).
+
+The same handlers as in the cloud, reached through real boto3 clients pointed at loopback:
+a moto server for S3, SQS and Step Functions, and emulators of Bedrock-runtime and Vertex AI
+backed by a deterministic preview engine.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+for _path in (ROOT / "functions", ROOT / "functions" / "handlers", ROOT / "functions" / "gcp"):
+    if str(_path) not in sys.path:
+        sys.path.append(str(_path))

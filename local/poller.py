@@ -1,0 +1,71 @@
+"""Upload triggers, locally: the SQS event source mapping that feeds the unchanged ``trigger``.
+
+Batches of TRIGGER_BATCH_SIZE; messages the handler reports in ``batchItemFailures`` stay in
+the queue, come back after the visibility timeout and, past the redrive limit, move to the
+dead-letter queue, as in the cloud.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import boto3
+
+from core.topology import TRIGGER_BATCH_SIZE
+
+log = logging.getLogger("imagegen.local")
+
+
+class TriggerPoller:
+    def __init__(self, queue_url: str, queue_arn: str) -> None:
+        self.queue_url, self.queue_arn = queue_url, queue_arn
+        self.sqs = boto3.client("sqs")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="trigger-poller", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll()
+            except Exception:  # the moto server is going away at shutdown
+                self._stop.wait(0.5)
+
+    def poll(self) -> int:
+        from trigger import handler
+
+        received = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=TRIGGER_BATCH_SIZE,
+            WaitTimeSeconds=1,
+            MessageSystemAttributeNames=["All"],
+        ).get("Messages", [])
+        if not received:
+            return 0
+        result = handler({"Records": [self._record(m) for m in received]}, None)
+        failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
+        for message in received:
+            if message["MessageId"] not in failed:
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return len(received)
+
+    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": {},
+            "md5OfBody": message.get("MD5OfBody"),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.queue_arn,
+            "awsRegion": "us-east-1",
+        }

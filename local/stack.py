@@ -1,0 +1,315 @@
+"""Start every piece of the local stack, wire them with environment variables, stop them cleanly."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import make_server
+
+from . import ROOT
+
+log = logging.getLogger("imagegen.local")
+
+DEFAULT_PORT = 8787
+DEFAULT_API_KEY = "local-dev-key"
+REGION = "us-east-1"
+PROJECT = "imagegen-local"
+LOCATION = "us-central1"
+# Short, so that a trigger reported failed comes back quickly (the cloud's is an hour).
+TRIGGER_VISIBILITY_SECONDS = 5
+
+
+class _Server:
+    """A WSGI app on a loopback port, served from a thread."""
+
+    def __init__(self, app: Any, port: int = 0) -> None:
+        self.server = make_server("127.0.0.1", port, app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, name=f"http-{self.port}", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.server.server_port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> _Server:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class LocalStack:
+    port: int = DEFAULT_PORT
+    api_key: str = DEFAULT_API_KEY
+    state_dir: Path = ROOT / ".local"
+    blocked_word: str = "forbidden"
+    info: dict[str, str] = field(default_factory=dict)
+    _stoppers: list[Any] = field(default_factory=list)
+
+    def start(self) -> dict[str, str]:
+        from moto.server import ThreadedMotoServer
+
+        from .preview import PreviewEngine
+
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        engine = PreviewEngine(blocked_word=self.blocked_word)
+
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto.start()
+        self._stoppers.append(moto.stop)
+        moto_url = "http://{}:{}".format(*moto.get_host_and_port())
+        from .emulators import bedrock_app, google_app
+
+        bedrock = self._serve(bedrock_app(engine))
+        google = self._serve(google_app(engine))
+        self._aws_environment(moto_url, bedrock.url)
+        resources = self._create_resources()
+        self._function_environment(resources)
+        self._google_environment(google.url)
+
+        from .gateway import Gateway
+        from .poller import TriggerPoller
+        from .runner import JobRunner
+
+        runner = JobRunner(resources["state_machine_arn"])
+        runner.start()
+        self._stoppers.append(runner.stop)
+        poller = TriggerPoller(resources["queue_url"], resources["queue_arn"])
+        poller.start()
+        self._stoppers.append(poller.stop)
+        api = self._serve(Gateway(self.api_key), self.port)
+        customize = self._serve(self._cloud_function(), self.port + 1 if self.port else 0)
+        _warm_up()
+
+        self.info = {
+            "api": f"{api.url}/v1",
+            "customize": customize.url,
+            "s3Endpoint": moto_url,
+            "inputBucket": resources["input_bucket"],
+            "outputBucket": resources["output_bucket"],
+            "apiKey": self.api_key,
+        }
+        (self.state_dir / "stack.json").write_text(json.dumps(self.info, indent=2) + "\n")
+        return self.info
+
+    def stop(self) -> None:
+        for stop in reversed(self._stoppers):
+            try:
+                stop()
+            except Exception:  # keep stopping the rest
+                log.exception("stopping %s", stop)
+        self._stoppers.clear()
+        (self.state_dir / "stack.json").unlink(missing_ok=True)
+
+    def _serve(self, app: Any, port: int = 0) -> _Server:
+        server = _Server(app, port).start()
+        self._stoppers.append(server.stop)
+        return server
+
+    # --- wiring ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _aws_environment(moto_url: str, bedrock_url: str) -> None:
+        os.environ.update(
+            {
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_SESSION_TOKEN": "local",
+                "AWS_REGION": REGION,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_EC2_METADATA_DISABLED": "true",
+                # The standard per-service endpoint variables: the handlers have no local branch.
+                "AWS_ENDPOINT_URL_S3": moto_url,
+                "AWS_ENDPOINT_URL_SQS": moto_url,
+                "AWS_ENDPOINT_URL_SFN": moto_url,
+                "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": bedrock_url,
+            }
+        )
+
+    @staticmethod
+    def _create_resources() -> dict[str, str]:
+        import boto3
+
+        from core.topology import INPUT_BUCKET_ID, OUTPUT_BUCKET_ID, TRIGGER_MAX_RECEIVE_COUNT
+
+        s3, sqs, sfn = boto3.client("s3"), boto3.client("sqs"), boto3.client("stepfunctions")
+        output_bucket, input_bucket = (f"imagegen-local-{i.lower()}" for i in (OUTPUT_BUCKET_ID, INPUT_BUCKET_ID))
+        for bucket in (output_bucket, input_bucket):
+            s3.create_bucket(Bucket=bucket)
+        dlq_url = sqs.create_queue(QueueName="imagegen-triggers-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(TRIGGER_MAX_RECEIVE_COUNT)})
+        queue_url = sqs.create_queue(
+            QueueName="imagegen-triggers",
+            Attributes={"VisibilityTimeout": str(TRIGGER_VISIBILITY_SECONDS), "RedrivePolicy": redrive},
+        )["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        from core.layout import TRIGGERS
+
+        s3.put_bucket_notification_configuration(
+            Bucket=input_bucket,
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {
+                        "QueueArn": queue_arn,
+                        "Events": ["s3:ObjectCreated:*"],
+                        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": TRIGGERS}]}},
+                    }
+                ]
+            },
+        )
+        # Moto keeps executions RUNNING; local/runner.py plays the definition's steps.
+        definition = {"Comment": "run by local/runner.py", "StartAt": "Run",
+                      "States": {"Run": {"Type": "Wait", "Seconds": 86400, "End": True}}}  # fmt: skip
+        machine = sfn.create_state_machine(
+            name="imagegen-jobs", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/local"
+        )
+        return {
+            "output_bucket": output_bucket,
+            "input_bucket": input_bucket,
+            "state_machine_arn": machine["stateMachineArn"],
+            "queue_url": queue_url,
+            "queue_arn": queue_arn,
+            "dead_letter_queue_url": dlq_url,
+        }
+
+    @staticmethod
+    def _function_environment(resources: dict[str, str]) -> None:
+        """Every function's variables, from the definitions the CDK stack uses.
+
+        The functions share this process, so they see the union of their kinds' variables.
+        """
+        from core import clients
+        from core.config import Settings
+        from core.topology import FUNCTION_SETTINGS
+
+        settings = Settings(
+            output_bucket=resources["output_bucket"],
+            input_bucket=resources["input_bucket"],
+            state_machine_arn=resources["state_machine_arn"],
+            bedrock_region=REGION,
+        )
+        for names in FUNCTION_SETTINGS.values():
+            os.environ.update(settings.to_env(*names))
+        clients.reset()
+
+    def _google_environment(self, google_url: str) -> None:
+        """A service-account key whose token endpoint is the emulator: google-auth runs unchanged."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from google.auth import _regional_access_boundary_utils
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        key_file = self.state_dir / "service-account.json"
+        key_file.write_text(
+            json.dumps(
+                {
+                    "type": "service_account",
+                    "project_id": PROJECT,
+                    "private_key_id": "local",
+                    "private_key": pem.decode(),
+                    "client_email": f"customize@{PROJECT}.iam.gserviceaccount.com",
+                    "client_id": "0",
+                    "token_uri": f"{google_url}/token",
+                }
+            )
+        )
+        key_file.chmod(0o600)
+        from vertex import ENDPOINT_ENV, LOCATION_ENV, PROJECT_ENV
+
+        os.environ.update(
+            {
+                "GOOGLE_APPLICATION_CREDENTIALS": str(key_file),
+                PROJECT_ENV: PROJECT,
+                LOCATION_ENV: LOCATION,
+                ENDPOINT_ENV: google_url,
+            }
+        )
+        # google-auth looks up a service account's access boundary on Google's IAM host after
+        # each token refresh; the local stack answers it on loopback instead.
+        _regional_access_boundary_utils.get_service_account_rab_endpoint = lambda email: (
+            f"{google_url}/v1/projects/-/serviceAccounts/{email}/allowedLocations"
+        )
+
+    @staticmethod
+    def _cloud_function() -> Any:
+        import functions_framework
+
+        from .gateway import with_notice
+
+        app = functions_framework.create_app(target="customize", source=str(ROOT / "functions" / "gcp" / "main.py"))
+
+        @app.after_request
+        def notice(response: Any) -> Any:
+            if response.status_code == 200 and response.is_json:
+                response.set_data(with_notice(response.get_data(as_text=True)))
+            return response
+
+        return app
+
+
+def _warm_up() -> None:
+    """Load pydantic and the schemas now, so that the first request answers quickly."""
+    from imagegen import build_request
+    from imagegen.schema import TASK_MODELS
+
+    build_request("text-to-image", {"prompt": "warm-up"})
+    for model in TASK_MODELS.values():
+        model.model_rebuild()
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for noisy in ("werkzeug", "botocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    stack = LocalStack(
+        port=int(os.environ.get("PORT", DEFAULT_PORT)),
+        api_key=os.environ.get("IMAGEGEN_API_KEY", DEFAULT_API_KEY),
+        state_dir=Path(os.environ.get("IMAGEGEN_LOCAL_DIR", ROOT / ".local")),
+        blocked_word=os.environ.get("IMAGEGEN_PREVIEW_BLOCKED_WORD", "forbidden"),
+    )
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        info = stack.start()
+        print(_banner(info, stack.state_dir), flush=True)
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+        print("stopped", flush=True)
+    return 0
+
+
+def _banner(info: dict[str, str], state_dir: Path) -> str:
+    return f"""
+serverless-imagegen local stack (images come from a preview engine, not a model)
+
+  API            {info["api"]}
+  API key        {info["apiKey"]}      (header x-api-key)
+  customize      {info["customize"]}   (Imagen customization Cloud Function)
+  S3 (moto)      {info["s3Endpoint"]}   buckets {info["outputBucket"]}, {info["inputBucket"]}
+  written to     {state_dir / "stack.json"}
+
+  curl -s -X POST {info["api"]}/text-to-image -H 'x-api-key: {info["apiKey"]}' \\
+       -H 'content-type: application/json' -d '{{"prompt": "a lighthouse at dusk", "width": 512, "height": 512}}'
+
+Ctrl-C stops everything.
+"""
