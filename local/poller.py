@@ -8,36 +8,27 @@ dead-letter queue, as in the cloud.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 import boto3
 
 from core.topology import TRIGGER_BATCH_SIZE
 
+from .worker import BackgroundLoop
+
 log = logging.getLogger("imagegen.local")
 
 
-class TriggerPoller:
+class TriggerPoller(BackgroundLoop):
+    name = "trigger-poller"
+
     def __init__(self, queue_url: str, queue_arn: str) -> None:
+        super().__init__()
         self.queue_url, self.queue_arn = queue_url, queue_arn
         self.sqs = boto3.client("sqs")
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="trigger-poller", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.poll()
-            except Exception:  # the moto server is going away at shutdown
-                self._stop.wait(0.5)
+    def tick(self) -> bool:
+        return self.poll() > 0
 
     def poll(self) -> int:
         from trigger import handler

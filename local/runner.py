@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import threading
 import time
 from typing import Any
 
@@ -21,6 +20,8 @@ from botocore.exceptions import ClientError
 
 from core.layout import split_s3_uri
 from core.topology import INVOKE_RETRY, PUBLISH_RETRY, RetryRule
+
+from .worker import BackgroundLoop
 
 log = logging.getLogger("imagegen.local")
 
@@ -58,44 +59,39 @@ def with_retries(rule: RetryRule, step: Any, sleep: Any = time.sleep) -> Any:
             sleep(random.uniform(0, delay) if rule.jitter == "FULL" else delay)
 
 
-class JobRunner:
-    def __init__(self, state_machine_arn: str, poll_seconds: float = 0.2) -> None:
+class JobRunner(BackgroundLoop):
+    name = "job-runner"
+
+    def __init__(self, state_machine_arn: str) -> None:
+        super().__init__()
         self.state_machine_arn = state_machine_arn
-        self.poll_seconds = poll_seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="job-runner", daemon=True)
         # Clients of the runner itself (the handlers keep theirs); retries are the rules above.
         no_retries = Config(retries={"total_max_attempts": 1}, read_timeout=300)
         self.sfn = boto3.client("stepfunctions")
         self.s3 = boto3.client("s3")
         self.bedrock = boto3.client("bedrock-runtime", config=no_retries)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.poll_seconds):
-            try:
-                running = self.sfn.list_executions(stateMachineArn=self.state_machine_arn, statusFilter="RUNNING")
-            except Exception:  # the moto server is going away at shutdown
-                continue
-            for execution in running["executions"]:
-                self.run(execution["executionArn"])
+    def tick(self) -> bool:
+        running = self.sfn.list_executions(stateMachineArn=self.state_machine_arn, statusFilter="RUNNING")
+        for execution in running["executions"]:
+            self.run(execution["executionArn"])
+        return bool(running["executions"])
 
     def run(self, execution_arn: str) -> None:
         from fail import handler as fail
         from publish import handler as publish
 
         job = json.loads(self.sfn.describe_execution(executionArn=execution_arn)["input"])
+        failure = None
         try:
             for call in job["calls"]:
                 with_retries(INVOKE_RETRY, lambda call=call: self._invoke(call))
             with_retries(PUBLISH_RETRY, lambda: self._publish(publish, job["jobId"]))
-        except StepFailed as failure:
+        except StepFailed as failed:
+            failure = failed
+        except Exception as exc:  # what the definition's Catch (States.ALL) takes as well
+            failure = StepFailed("States.Runtime", f"{type(exc).__name__}: {exc}")
+        if failure is not None:
             fail({"jobId": job["jobId"], "error": {"Error": failure.error, "Cause": failure.cause}}, None)
             log.info("job %s failed: %s", job["jobId"], failure.error)
         # Moto cannot mark an execution succeeded; stopping it takes it off the RUNNING list.
