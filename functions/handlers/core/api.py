@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imagegen.errors import InvalidRequestError
 
 from . import http, jobs, layout, storage, workflow
 from .config import Settings, settings
 from .jobs import Job
+
+if TYPE_CHECKING:
+    from imagegen import BuiltRequest
 
 log = logging.getLogger("imagegen")
 
@@ -31,7 +34,7 @@ def task_handler(task: str) -> http.Handler:
     return handler
 
 
-def runs_async(built: Any, config: Settings) -> bool:
+def runs_async(built: BuiltRequest, config: Settings) -> bool:
     if built.mode != "auto":
         return built.mode == "async"
     # Inline bytes were asked for: keep the request synchronous (413 if they do not fit).
@@ -63,8 +66,9 @@ def run_task(task: str, payload: Any, context: Any) -> http.Response:
     if remaining is not None:
         budget = min(budget, remaining() / 1000)
     deadline = started + budget - STORE_RESERVE_SECONDS
+    called = time.monotonic()
     parsed = jobs.generate(built, deadline=deadline)
-    model_ms = round((time.monotonic() - started) * 1000)
+    model_ms = round((time.monotonic() - called) * 1000)
     try:
         manifest = jobs.finish(job, parsed, {"modelMs": model_ms})
     except storage.StorageError as exc:
