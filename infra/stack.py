@@ -58,7 +58,8 @@ class ImageGenStack(Stack):
         self.workflow = JobWorkflow(
             self,
             "Workflow",
-            environment=settings.to_env(*FUNCTION_SETTINGS["publish"]),
+            publish_environment=settings.to_env(*FUNCTION_SETTINGS["publish"]),
+            fail_environment=settings.to_env(*FUNCTION_SETTINGS["fail"]),
             log_retention=log_retention,
         )
         machine = self.workflow.state_machine

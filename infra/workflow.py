@@ -53,7 +53,8 @@ class JobWorkflow(Construct):
         scope: Construct,
         id: str,
         *,
-        environment: Mapping[str, str],
+        publish_environment: Mapping[str, str],
+        fail_environment: Mapping[str, str],
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, id)
@@ -64,7 +65,7 @@ class JobWorkflow(Construct):
             description="Async job: model responses in S3 -> images and manifest",
             memory_mb=1024,
             timeout=Duration.minutes(2),
-            environment=environment,
+            environment=publish_environment,
             log_retention=log_retention,
         )
         self.fail_function = python_function(
@@ -74,7 +75,7 @@ class JobWorkflow(Construct):
             description="Async job: record the error as a FAILED manifest",
             memory_mb=256,
             timeout=Duration.seconds(30),
-            environment=environment,
+            environment=fail_environment,
             log_retention=log_retention,
         )
 
