@@ -11,21 +11,18 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from core.config import DEFAULT_SYNC_TIMEOUT_SECONDS
 from core.routes import ROUTES, Route
+from core.topology import API_FUNCTION_TIMEOUT_SECONDS
 
 from .defaults import python_function
 
 STAGE = "prod"
 # API Gateway's integration limit; the sync path answers within it (core/api.py).
-INTEGRATION_TIMEOUT = Duration.seconds(29)
+INTEGRATION_TIMEOUT = Duration.seconds(DEFAULT_SYNC_TIMEOUT_SECONDS)
 
 # Sizing: a task function decodes up to a 6 MB body and holds the model's images.
-_SIZING = {
-    "task": (1024, INTEGRATION_TIMEOUT),
-    "jobs": (256, Duration.seconds(10)),
-    "uploads": (256, Duration.seconds(10)),
-    "models": (256, Duration.seconds(10)),
-}
+_MEMORY_MB = {"task": 1024, "jobs": 256, "uploads": 256, "models": 256}
 
 # API Gateway's own errors in the contract's error shape.
 _GATEWAY_ERRORS = {
@@ -97,7 +94,7 @@ class TaskApi(Construct):
         self.functions: dict[str, lambda_.Function] = {}
         for route in routes:
             kind = "task" if route.task else route.module
-            memory, timeout = _SIZING[kind]
+            memory, timeout = _MEMORY_MB[kind], Duration.seconds(API_FUNCTION_TIMEOUT_SECONDS[kind])
             function = python_function(
                 self,
                 _construct_id(route.module),

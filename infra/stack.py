@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import replace
 
 from aws_cdk import ArnFormat, CfnOutput, Stack
@@ -160,5 +159,5 @@ class ImageGenStack(Stack):
 
 def _allow(function: lambda_.IFunction, action: str, bucket: s3.IBucket, *prefixes: str) -> None:
     """One S3 object action on the given key prefixes of one bucket."""
-    resources: Iterable[str] = [bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes]
-    function.add_to_role_policy(iam.PolicyStatement(actions=[action], resources=list(resources)))
+    resources = [bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes]
+    function.add_to_role_policy(iam.PolicyStatement(actions=[action], resources=resources))

@@ -14,8 +14,8 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from core.config import DEFAULT_SYNC_TIMEOUT_SECONDS
 from core.routes import ROUTES, Route
+from core.topology import API_FUNCTION_TIMEOUT_SECONDS
 
 from .preview import MASK_PROMPT_NOTICE, NOTICE
 
@@ -110,4 +110,4 @@ def with_notice(body: str, notices: Sequence[str] = (NOTICE,)) -> str:
 
 
 def _timeout(route: Route) -> float:
-    return DEFAULT_SYNC_TIMEOUT_SECONDS if route.task else 10.0
+    return API_FUNCTION_TIMEOUT_SECONDS["task" if route.task else route.module]

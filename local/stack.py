@@ -143,6 +143,7 @@ class LocalStack:
     def _create_resources() -> dict[str, str]:
         import boto3
 
+        from core.layout import TRIGGERS
         from core.topology import INPUT_BUCKET_ID, OUTPUT_BUCKET_ID, TRIGGER_MAX_RECEIVE_COUNT
 
         s3, sqs, sfn = boto3.client("s3"), boto3.client("sqs"), boto3.client("stepfunctions")
@@ -157,8 +158,6 @@ class LocalStack:
             Attributes={"VisibilityTimeout": str(TRIGGER_VISIBILITY_SECONDS), "RedrivePolicy": redrive},
         )["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        from core.layout import TRIGGERS
-
         s3.put_bucket_notification_configuration(
             Bucket=input_bucket,
             NotificationConfiguration={

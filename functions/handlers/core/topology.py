@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .config import DEFAULT_SYNC_TIMEOUT_SECONDS
+
 # Construct ids of the two data buckets (the local stack names its buckets after them).
 OUTPUT_BUCKET_ID = "Outputs"
 INPUT_BUCKET_ID = "Inputs"
@@ -25,6 +27,14 @@ FUNCTION_SETTINGS: dict[str, tuple[str, ...]] = {
     "publish": ("output_bucket", "bedrock_region", "log_level"),
     "fail": ("output_bucket", "bedrock_region", "log_level"),
     "trigger": ("output_bucket", "input_bucket", "bedrock_region", "model_ids", "enabled_models", "log_level"),
+}
+
+# Timeouts of the API's functions: a task answers within API Gateway's integration timeout.
+API_FUNCTION_TIMEOUT_SECONDS: dict[str, float] = {
+    "task": DEFAULT_SYNC_TIMEOUT_SECONDS,
+    "jobs": 10,
+    "uploads": 10,
+    "models": 10,
 }
 
 # Upload triggers: SQS batch size and how often a message is received before the DLQ takes it.

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from imagegen.errors import ImageGenError, NotFoundError, UpstreamError, UpstreamTimeoutError
+from imagegen.errors import ImageGenError, NotFoundError, ThrottledError, UpstreamError, UpstreamTimeoutError
 
 from . import bedrock, clients, jobs, layout, storage
 from .config import settings
@@ -60,7 +60,9 @@ def start(job: Job, built: BuiltRequest) -> Job:
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code == "ThrottlingException":
-            raise bedrock.map_error(code, "Step Functions is throttling StartExecution", "the job queue") from None
+            raise ThrottledError(
+                "Step Functions is throttling new jobs; retry shortly", retry_after=bedrock.RETRY_AFTER_SECONDS
+            ) from None
         raise UpstreamError(f"starting job {job.id} failed: {code}") from None
     except BotoCoreError as exc:
         raise UpstreamError(f"starting job {job.id} failed: {exc}") from None
