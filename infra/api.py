@@ -3,6 +3,7 @@ keys and a usage plan (or IAM auth), with access logs and X-Ray."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
 from aws_cdk import Duration, RemovalPolicy
@@ -12,8 +13,18 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from core.config import DEFAULT_SYNC_TIMEOUT_SECONDS
+from core.http import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS, request_too_large
 from core.routes import ROUTES, Route
 from core.topology import API_FUNCTION_TIMEOUT_SECONDS
+from imagegen.errors import (
+    ForbiddenError,
+    ImageGenError,
+    InvalidRequestError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ThrottledError,
+    UpstreamError,
+)
 
 from .defaults import python_function
 
@@ -24,20 +35,25 @@ INTEGRATION_TIMEOUT = Duration.seconds(DEFAULT_SYNC_TIMEOUT_SECONDS)
 # Sizing: a task function decodes up to a 6 MB body and holds the model's images.
 _MEMORY_MB = {"task": 1024, "jobs": 256, "uploads": 256, "models": 256}
 
-# API Gateway's own errors in the contract's error shape.
-_GATEWAY_ERRORS = {
-    apigw.ResponseType.INVALID_API_KEY: ("403", "forbidden"),
-    apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: ("404", "not_found"),
-    apigw.ResponseType.ACCESS_DENIED: ("403", "forbidden"),
-    apigw.ResponseType.THROTTLED: ("429", "throttled"),
-    apigw.ResponseType.QUOTA_EXCEEDED: ("429", "throttled"),
-    apigw.ResponseType.REQUEST_TOO_LARGE: ("413", "payload_too_large"),
-    apigw.ResponseType.DEFAULT_4_XX: (None, "invalid_request"),
-    apigw.ResponseType.DEFAULT_5_XX: (None, "upstream_error"),
+# API Gateway's own errors, rendered from the same error classes as the functions' errors. A
+# default response keeps the status API Gateway chose; the others answer with the class's.
+_GATEWAY_ERRORS: dict[apigw.ResponseType, tuple[type[ImageGenError], bool]] = {
+    apigw.ResponseType.INVALID_API_KEY: (ForbiddenError, True),
+    apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: (NotFoundError, True),
+    apigw.ResponseType.ACCESS_DENIED: (ForbiddenError, True),
+    apigw.ResponseType.THROTTLED: (ThrottledError, True),
+    apigw.ResponseType.QUOTA_EXCEEDED: (ThrottledError, True),
+    apigw.ResponseType.REQUEST_TOO_LARGE: (PayloadTooLargeError, True),
+    apigw.ResponseType.DEFAULT_4_XX: (InvalidRequestError, False),
+    apigw.ResponseType.DEFAULT_5_XX: (UpstreamError, False),
 }
+_MESSAGE = "MESSAGE"
 
 
-_ERROR_TEMPLATE = '{"error":{"code":"CODE","message":$context.error.messageString}}'
+def gateway_template(error: type[ImageGenError], message: str | None = None) -> str:
+    """The contract's error body as an API Gateway template: API Gateway's own message, or ``message``."""
+    body = json.dumps(error(_MESSAGE).body(), separators=(",", ":"))
+    return body.replace(json.dumps(_MESSAGE), json.dumps(message) if message else "$context.error.messageString")
 
 
 class TaskApi(Construct):
@@ -53,6 +69,7 @@ class TaskApi(Construct):
         throttle_burst_limit: int,
         quota_per_day: int,
         iam_auth: bool,
+        cors_origins: Sequence[str],
         routes: Sequence[Route] = ROUTES,
     ) -> None:
         """``environments`` maps "task", "jobs", "uploads" and "models" to each kind's variables."""
@@ -66,7 +83,9 @@ class TaskApi(Construct):
             description="serverless-imagegen: image generation on Amazon Bedrock",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             cloud_watch_role=True,
-            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
+            # The role is the region's one API Gateway logging role (AWS::ApiGateway::Account):
+            # other APIs in the account log through it, so deleting this stack must not remove it.
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
             api_key_source_type=apigw.ApiKeySourceType.HEADER,
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE,
@@ -82,13 +101,23 @@ class TaskApi(Construct):
                 throttling_rate_limit=throttle_rate_limit,
                 throttling_burst_limit=throttle_burst_limit,
             ),
+            default_cors_preflight_options=apigw.CorsOptions(
+                allow_origins=list(cors_origins),
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=list(CORS_ALLOW_HEADERS),
+                max_age=Duration.seconds(CORS_MAX_AGE_SECONDS),
+            ) if cors_origins else None,
         )  # fmt: skip
-        for response_type, (status, code) in _GATEWAY_ERRORS.items():
+        for response_type, (error, own_status) in _GATEWAY_ERRORS.items():
+            # Lambda's 6 MB limit is the one a caller meets first: say where large images go.
+            message = request_too_large().message if error is PayloadTooLargeError else None
+            headers = {name: f"'{value}'" for name, value in error("").headers().items()}
             self.api.add_gateway_response(
-                f"Gateway{code.title().replace('_', '')}{status or 'Default'}{response_type.response_type}",
+                f"Gateway{response_type.response_type.title().replace('_', '')}",
                 type=response_type,
-                status_code=status,
-                templates={"application/json": _ERROR_TEMPLATE.replace("CODE", code)},
+                status_code=str(error.status) if own_status else None,
+                templates={"application/json": gateway_template(error, message)},
+                response_headers={**headers, **_gateway_cors_headers(cors_origins)} or None,
             )
 
         self.functions: dict[str, lambda_.Function] = {}
@@ -104,7 +133,7 @@ class TaskApi(Construct):
                 timeout=timeout,
                 environment=environments[kind],
                 log_retention=log_retention,
-                layers=[layer],
+                layer=layer,
             )
             self.functions[route.module] = function
             resource = self.api.root.resource_for_path(route.path)
@@ -130,3 +159,14 @@ class TaskApi(Construct):
 
 def _construct_id(module: str) -> str:
     return "".join(part.title() for part in module.split("_")) + "Function"
+
+
+def _gateway_cors_headers(origins: Sequence[str]) -> dict[str, str]:
+    """CORS headers on API Gateway's own errors (bad key, throttled, unknown route), so that a
+    browser can read them. These carry no data, so with several origins the caller's is echoed."""
+    if not origins:
+        return {}
+    expose = {"Access-Control-Expose-Headers": f"'{','.join(CORS_EXPOSE_HEADERS)}'"}
+    if len(origins) == 1:
+        return {"Access-Control-Allow-Origin": f"'{origins[0]}'", **expose}
+    return {"Access-Control-Allow-Origin": "method.request.header.Origin", "Vary": "'Origin'", **expose}

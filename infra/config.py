@@ -6,6 +6,7 @@ Defaults live in ``cdk.json``; override any of them with ``cdk deploy -c key=val
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -14,6 +15,8 @@ from imagegen.registry import BEDROCK_MODELS
 
 from . import ROOT
 from .defaults import LOG_RETENTION
+
+_ORIGIN = re.compile(r"\*|https?://[A-Za-z0-9.-]+(:\d{1,5})?")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,6 +41,7 @@ class DeployConfig:
     log_retention_days: int
     # True: callers sign requests with IAM (SigV4) instead of sending an API key.
     iam_auth: bool
+    # Browser origins that may call the API and fetch its images ("*": any); none by default.
     cors_origins: tuple[str, ...]
 
     def __post_init__(self) -> None:
@@ -55,6 +59,12 @@ class DeployConfig:
             raise ValueError(f"log_retention_days: CloudWatch Logs takes one of {sorted(LOG_RETENTION)}")
         if self.output_retention_days < 1 or self.scratch_retention_days < 1:
             raise ValueError("retention days must be at least 1")
+        malformed = [origin for origin in self.cors_origins if not _ORIGIN.fullmatch(origin)]
+        if malformed or ("*" in self.cors_origins and len(self.cors_origins) > 1):
+            raise ValueError(
+                f"cors_origins: {malformed or list(self.cors_origins)} — give origins such as "
+                '"https://app.example.com" (scheme, host, optional port; no path), or "*" alone'
+            )
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> DeployConfig:
@@ -73,7 +83,8 @@ def _coerce(name: str, raw: Any, kind: str) -> Any:
     try:
         if kind.startswith("tuple"):
             items = json.loads(raw) if isinstance(raw, str) and raw.startswith("[") else raw
-            return tuple(items.split(",") if isinstance(items, str) else items)
+            items = items.split(",") if isinstance(items, str) else items
+            return tuple(item.strip() for item in items if item.strip())
         if kind.startswith("Mapping"):
             return dict(json.loads(raw) if isinstance(raw, str) else raw)
         if kind == "bool":

@@ -80,9 +80,12 @@ def python_function(
     timeout: Duration,
     environment: Mapping[str, str],
     log_retention: logs.RetentionDays,
-    layers: Sequence[lambda_.ILayerVersion] = (),
+    layer: lambda_.ILayerVersion,
 ) -> lambda_.Function:
-    """A handler of functions/handlers on python3.12/arm64, traced, with its own log group."""
+    """A handler of functions/handlers on python3.12/arm64, traced, with its own log group.
+
+    Every handler imports ``imagegen``, so every function gets the payload layer.
+    """
     log_group = logs.LogGroup(scope, f"{id}Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
     # Its own role, allowed to write only its own log group (no managed basic-execution policy).
     role = iam.Role(scope, f"{id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
@@ -98,7 +101,7 @@ def python_function(
         memory_size=memory_mb,
         timeout=timeout,
         environment=dict(environment),
-        layers=list(layers),
+        layers=[layer],
         tracing=lambda_.Tracing.ACTIVE,
         log_group=log_group,
         role=role,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
 from aws_cdk import Acknowledgment, App, Stack, Validations
-from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_iam as iam
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
-
-from core import layout
+from constructs import IConstruct
 
 if TYPE_CHECKING:
     from .stack import ImageGenStack
@@ -25,33 +24,19 @@ def acknowledge_findings(stack: ImageGenStack) -> None:
     def ack(*, id: str, reason: str) -> None:
         validations.acknowledge(Acknowledgment(id=id, reason=reason))
 
-    storage = stack.storage
-    prefixes = {
-        storage.input_bucket: (layout.UPLOADS, layout.TRIGGERS),
-        storage.output_bucket: (layout.OUTPUTS, layout.JOBS),
-    }
-    for finding in _object_prefix_findings(stack, prefixes):
-        ack(
-            id=finding,
-            reason="S3 object access is scoped to one key prefix of one bucket; keys below it are job ids "
-            "and upload ids created at run time",
-        )
     ack(
         id="AwsSolutions-IAM5[Resource::*]",
         reason="X-Ray tracing (xray:PutTraceSegments/PutTelemetryRecords) and Step Functions log delivery "
         "(logs:*LogDelivery*, DescribeResourcePolicies) do not support resource-level permissions",
     )
     for function in (stack.workflow.publish_function, stack.workflow.fail_function):
-        ack(
-            id=f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(function.node.default_child)}.Arn>:*]",
-            reason="the state machine may invoke any version of its own publish/fail function "
-            "(CDK's LambdaInvoke grant)",
+        # CDK's LambdaInvoke grant: the function and any of its versions.
+        Validations.of(stack.workflow.state_machine.role).acknowledge(
+            Acknowledgment(
+                id=wildcard_finding(stack, f"{function.function_arn}:*"),
+                reason="the state machine may invoke any version of its own publish/fail function",
+            )
         )
-    ack(
-        id="AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
-        f"<{stack.get_logical_id(stack.workflow.state_machine.node.default_child)}.Name>:*]",
-        reason="GET /v1/jobs describes executions of this state machine only; they are named by job id at run time",
-    )
     ack(
         id="AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
         "AmazonAPIGatewayPushToCloudWatchLogs]",
@@ -110,9 +95,37 @@ def acknowledge_findings(stack: ImageGenStack) -> None:
         )
 
 
-def _object_prefix_findings(stack: Stack, prefixes: dict[s3.Bucket, Iterable[str]]) -> list[str]:
-    findings = []
-    for bucket, bucket_prefixes in prefixes.items():
-        logical_id = stack.get_logical_id(bucket.node.default_child)
-        findings += [f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/{prefix}*]" for prefix in bucket_prefixes]
-    return findings
+def acknowledge_wildcards(grantee: IConstruct, statement: iam.PolicyStatement, reason: str) -> None:
+    """Acknowledge, on ``grantee`` only, the AwsSolutions-IAM5 finding of each wildcard resource
+    of ``statement``: the finding is computed from the resource as granted, so it holds whether
+    the stack is synthesized for an account and region or without."""
+    stack = Stack.of(grantee)
+    for resource in statement.resources:
+        finding = wildcard_finding(stack, resource)
+        if "*" in finding:
+            Validations.of(grantee).acknowledge(Acknowledgment(id=finding, reason=reason))
+
+
+def wildcard_finding(stack: Stack, resource: str) -> str:
+    """The id cdk-nag gives an IAM5 finding on ``resource`` (its flattenCfnReference rendering)."""
+    return f"AwsSolutions-IAM5[Resource::{flatten_reference(stack.resolve(resource))}]"
+
+
+def flatten_reference(node: Any) -> str:
+    """A resolved CloudFormation value as cdk-nag flattens it: ``arn:<AWS::Partition>:...<Bucket.Arn>``."""
+    if isinstance(node, str):
+        return node.replace("${", "<").replace("}", ">")
+    if isinstance(node, dict):
+        if "Fn::Join" in node:
+            delimiter, items = node["Fn::Join"]
+            return delimiter.join(flatten_reference(item) for item in items)
+        if "Fn::Sub" in node:
+            return flatten_reference(node["Fn::Sub"])
+        if "Fn::GetAtt" in node:
+            resource, attribute = node["Fn::GetAtt"]
+            return f"<{flatten_reference(resource)}.{flatten_reference(attribute)}>"
+        if "Fn::ImportValue" in node:
+            return flatten_reference(node["Fn::ImportValue"])
+        if "Ref" in node:
+            return f"<{flatten_reference(node['Ref'])}>"
+    return json.dumps(node, separators=(",", ":"))

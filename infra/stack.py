@@ -6,20 +6,19 @@ from dataclasses import replace
 
 from aws_cdk import ArnFormat, CfnOutput, Stack
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from core import layout
 from core.config import Settings
 from core.topology import FUNCTION_SETTINGS
-from imagegen.registry import MODELS, model_id_for
+from imagegen.registry import MODELS, inference_profile_model, model_id_for
 
 from .api import INTEGRATION_TIMEOUT, TaskApi
 from .config import DeployConfig
 from .defaults import LOG_RETENTION
 from .layer import PayloadLayer
-from .nag import acknowledge_findings
+from .nag import acknowledge_findings, acknowledge_wildcards
 from .storage import Storage
 from .triggers import UploadTriggers
 from .workflow import JobWorkflow
@@ -51,6 +50,7 @@ class ImageGenStack(Stack):
             presign_ttl_seconds=config.presign_ttl_seconds,
             upload_ttl_seconds=config.upload_ttl_seconds,
             sync_timeout_seconds=float(INTEGRATION_TIMEOUT.to_seconds()),
+            cors_origins=config.cors_origins,
         )
         self.layer = PayloadLayer(self, "PayloadLayer").layer
 
@@ -59,6 +59,7 @@ class ImageGenStack(Stack):
             "Workflow",
             publish_environment=settings.to_env(*FUNCTION_SETTINGS["publish"]),
             fail_environment=settings.to_env(*FUNCTION_SETTINGS["fail"]),
+            layer=self.layer,
             log_retention=log_retention,
         )
         machine = self.workflow.state_machine
@@ -75,6 +76,7 @@ class ImageGenStack(Stack):
             throttle_burst_limit=config.throttle_burst_limit,
             quota_per_day=config.quota_per_day,
             iam_auth=config.iam_auth,
+            cors_origins=config.cors_origins,
         )
         self.triggers = UploadTriggers(
             self,
@@ -86,49 +88,46 @@ class ImageGenStack(Stack):
             log_retention=log_retention,
         )
 
-        # --- least privilege ---------------------------------------------------------------
-        model_arns = [
-            self.format_arn(
-                service="bedrock",
-                region=bedrock_region,
-                account="",
-                resource="foundation-model",
-                resource_name=model_id,
-            )
-            for model_id in self.model_ids
-        ]
-        invoke_models = iam.PolicyStatement(actions=["bedrock:InvokeModel"], resources=model_arns)
+        # --- least privilege: each role may do exactly what its function's code does --------
+        # (tests/functions audits every call and presigned URL of the handler tests against it)
+        invoke_models = iam.PolicyStatement(
+            actions=["bedrock:InvokeModel"],
+            resources=[arn for model_id in self.model_ids for arn in self._model_arns(model_id, bedrock_region)],
+        )
         functions = self.task_api.functions
         tasks = [functions[route] for route in functions if route not in ("jobs", "uploads", "models")]
         for function in tasks:
-            function.add_to_role_policy(invoke_models)
-            _allow(function, "s3:GetObject", inputs, layout.UPLOADS, layout.TRIGGERS)
-            _allow(function, "s3:PutObject", output, layout.OUTPUTS, layout.JOBS)
+            self._grant(function.role, invoke_models, _PROFILE_REASON)
+            self._objects(function.role, "s3:GetObject", inputs, layout.UPLOADS, layout.TRIGGERS)
+            # A sync answer presigns GETs of the images it stored: a presigned URL carries
+            # only its signer's permissions.
+            self._objects(function.role, "s3:GetObject", output, layout.OUTPUTS)
+            self._objects(function.role, "s3:PutObject", output, layout.OUTPUTS, layout.JOBS)
             machine.grant_start_execution(function)
-        _allow(functions["jobs"], "s3:GetObject", output, layout.OUTPUTS, layout.JOBS)
-        functions["jobs"].add_to_role_policy(
+        jobs = functions["jobs"].role
+        self._objects(jobs, "s3:GetObject", output, layout.OUTPUTS, layout.JOBS)
+        self._grant(
+            jobs,
             iam.PolicyStatement(
-                actions=["states:DescribeExecution"],
-                resources=[self._executions_arn(machine.state_machine_name)],
-            )
+                actions=["states:DescribeExecution"], resources=[self._executions_arn(machine.state_machine_name)]
+            ),
+            "GET /v1/jobs describes executions of this state machine only; they are named by job id at run time",
         )
-        # A presigned PUT is made with the signer's permission.
-        _allow(functions["uploads"], "s3:PutObject", inputs, layout.UPLOADS)
+        # The presigned POST of an upload is made with the signer's permission.
+        self._objects(functions["uploads"].role, "s3:PutObject", inputs, layout.UPLOADS)
         for step in (self.workflow.publish_function, self.workflow.fail_function):
-            _allow(step, "s3:GetObject", output, layout.JOBS)
-            _allow(step, "s3:PutObject", output, layout.OUTPUTS)
-        trigger = self.triggers.function
-        trigger.add_to_role_policy(invoke_models)
-        _allow(trigger, "s3:GetObject", inputs, layout.UPLOADS, layout.TRIGGERS)
-        _allow(trigger, "s3:PutObject", output, layout.OUTPUTS)
+            self._objects(step.role, "s3:GetObject", output, layout.JOBS)
+            self._objects(step.role, "s3:PutObject", output, layout.OUTPUTS)
+        trigger = self.triggers.function.role
+        self._grant(trigger, invoke_models, _PROFILE_REASON)
+        self._objects(trigger, "s3:GetObject", inputs, layout.UPLOADS, layout.TRIGGERS)
+        # A redelivered message first reads its job's manifest: done jobs are not paid twice.
+        self._objects(trigger, "s3:GetObject", output, layout.OUTPUTS)
+        self._objects(trigger, "s3:PutObject", output, layout.OUTPUTS)
         # The state machine's bedrock:invokeModel task reads the request and writes the response.
-        machine.add_to_role_policy(invoke_models)
-        machine.add_to_role_policy(
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[output.arn_for_objects(f"{layout.JOBS}*")])
-        )
-        machine.add_to_role_policy(
-            iam.PolicyStatement(actions=["s3:PutObject"], resources=[output.arn_for_objects(f"{layout.JOBS}*")])
-        )
+        self._grant(machine.role, invoke_models, _PROFILE_REASON)
+        self._objects(machine.role, "s3:GetObject", output, layout.JOBS)
+        self._objects(machine.role, "s3:PutObject", output, layout.JOBS)
 
         # --- outputs -------------------------------------------------------------------------
         CfnOutput(self, "ApiUrl", value=self.task_api.api.url_for_path("/v1"), description="Base URL of the API")
@@ -147,6 +146,25 @@ class ImageGenStack(Stack):
 
         acknowledge_findings(self)
 
+    def _model_arns(self, model_id: str, region: str) -> list[str]:
+        """What ``bedrock:InvokeModel`` on ``model_id`` is authorized against.
+
+        A cross-Region inference profile is checked as the profile in the calling region and
+        as the foundation model in whichever region the profile routes the call to.
+        """
+        if model_id.startswith("arn:"):
+            return [model_id]  # a provisioned model or an application profile, named by ARN
+        foundation_model = inference_profile_model(model_id)
+        if foundation_model is None:
+            return [self._bedrock_arn(region, "", "foundation-model", model_id)]
+        return [
+            self._bedrock_arn(region, self.account, "inference-profile", model_id),
+            self._bedrock_arn("*", "", "foundation-model", foundation_model),
+        ]
+
+    def _bedrock_arn(self, region: str, account: str, resource: str, name: str) -> str:
+        return self.format_arn(service="bedrock", region=region, account=account, resource=resource, resource_name=name)
+
     def _executions_arn(self, state_machine_name: str) -> str:
         # Executions are named by job id at run time: the resource names this machine's only.
         return self.format_arn(
@@ -156,8 +174,24 @@ class ImageGenStack(Stack):
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
 
+    def _objects(self, role: iam.IRole, action: str, bucket: s3.IBucket, *prefixes: str) -> None:
+        """One S3 object action on the given key prefixes of one bucket."""
+        resources = [bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes]
+        self._grant(
+            role,
+            iam.PolicyStatement(actions=[action], resources=resources),
+            "S3 object access is scoped to key prefixes of one bucket; the keys below them are job ids and "
+            "upload ids created at run time",
+        )
 
-def _allow(function: lambda_.IFunction, action: str, bucket: s3.IBucket, *prefixes: str) -> None:
-    """One S3 object action on the given key prefixes of one bucket."""
-    resources = [bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes]
-    function.add_to_role_policy(iam.PolicyStatement(actions=[action], resources=resources))
+    @staticmethod
+    def _grant(role: iam.IRole, statement: iam.PolicyStatement, wildcard_reason: str) -> None:
+        """Add ``statement`` to ``role``; any wildcard resource in it is acknowledged with the reason."""
+        role.add_to_principal_policy(statement)
+        acknowledge_wildcards(role, statement, wildcard_reason)
+
+
+_PROFILE_REASON = (
+    "a cross-Region inference profile routes each call to its foundation model in any of the profile's "
+    "destination regions; the grant names that one model"
+)

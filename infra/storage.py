@@ -10,6 +10,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from core import layout
+from core.http import CORS_MAX_AGE_SECONDS
 from core.topology import INPUT_BUCKET_ID, OUTPUT_BUCKET_ID
 
 from .defaults import secure_bucket
@@ -50,8 +51,8 @@ class Storage(Construct):
                 s3.LifecycleRule(prefix=layout.OUTPUTS, expiration=Duration.days(output_retention_days)),
                 s3.LifecycleRule(prefix=layout.JOBS, expiration=Duration.days(scratch_retention_days)),
             ],
-            # Browsers may fetch the presigned image URLs directly.
-            cors=[s3.CorsRule(allowed_methods=[s3.HttpMethods.GET], allowed_origins=list(cors_origins), max_age=3600)],
+            # Pages of the allowed origins may fetch the presigned image URLs with script.
+            cors=_cors(s3.HttpMethods.GET, cors_origins),
         )
         self.input_bucket = secure_bucket(
             self,
@@ -61,13 +62,12 @@ class Storage(Construct):
                 noncurrent,
                 s3.LifecycleRule(prefix=layout.UPLOADS, expiration=Duration.days(scratch_retention_days)),
             ],
-            # Browsers may PUT uploads to the presigned URL directly.
-            cors=[
-                s3.CorsRule(
-                    allowed_methods=[s3.HttpMethods.PUT],
-                    allowed_origins=list(cors_origins),
-                    allowed_headers=["Content-Type"],
-                    max_age=3600,
-                )
-            ],
+            # Pages of the allowed origins may POST uploads to the presigned form directly.
+            cors=_cors(s3.HttpMethods.POST, cors_origins),
         )
+
+
+def _cors(method: s3.HttpMethods, origins: Sequence[str]) -> list[s3.CorsRule]:
+    if not origins:
+        return []
+    return [s3.CorsRule(allowed_methods=[method], allowed_origins=list(origins), max_age=CORS_MAX_AGE_SECONDS)]

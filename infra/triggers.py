@@ -69,7 +69,7 @@ class UploadTriggers(Construct):
             timeout=TRIGGER_TIMEOUT,
             environment=environment,
             log_retention=log_retention,
-            layers=[layer],
+            layer=layer,
         )
         self.function.add_event_source(
             sources.SqsEventSource(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
@@ -55,6 +56,7 @@ class JobWorkflow(Construct):
         *,
         publish_environment: Mapping[str, str],
         fail_environment: Mapping[str, str],
+        layer: lambda_.ILayerVersion,
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, id)
@@ -67,6 +69,7 @@ class JobWorkflow(Construct):
             timeout=Duration.minutes(2),
             environment=publish_environment,
             log_retention=log_retention,
+            layer=layer,
         )
         self.fail_function = python_function(
             self,
@@ -77,6 +80,7 @@ class JobWorkflow(Construct):
             timeout=Duration.seconds(30),
             environment=fail_environment,
             log_retention=log_retention,
+            layer=layer,
         )
 
         job_id = sfn.TaskInput.from_object({"jobId": sfn.JsonPath.string_at("$.jobId")})

@@ -27,7 +27,7 @@ def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> R
 
 def bedrock_app(engine: PreviewEngine):
     """``POST /model/{modelId}/invoke`` as Bedrock-runtime speaks it (errors in ``x-amzn-ErrorType``)."""
-    from imagegen.registry import MODELS
+    from imagegen.registry import MODELS, inference_profile_model
 
     known = {spec.model_id for spec in MODELS.values()} | {i for spec in MODELS.values() for i in spec.other_ids}
 
@@ -39,7 +39,8 @@ def bedrock_app(engine: PreviewEngine):
             return _json(
                 404, {"message": "Unknown operation"}, {**headers, "x-amzn-ErrorType": "UnknownOperationException"}
             )
-        model_id = match["model_id"]
+        # A cross-Region inference profile answers as the model it routes to.
+        model_id = inference_profile_model(match["model_id"]) or match["model_id"]
         if model_id not in known:
             error = {"x-amzn-ErrorType": "ResourceNotFoundException"}
             return _json(404, {"message": "The provided model identifier is invalid."}, {**headers, **error})

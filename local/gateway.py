@@ -14,13 +14,13 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from core.config import settings
+from core.http import LAMBDA_PAYLOAD_LIMIT_BYTES, cors_headers, request_too_large
 from core.routes import ROUTES, Route
 from core.topology import API_FUNCTION_TIMEOUT_SECONDS
+from imagegen.errors import ForbiddenError, ImageGenError, NotFoundError
 
 from .preview import MASK_PROMPT_NOTICE, NOTICE
-
-# API Gateway's own limit on a request body.
-MAX_BODY_BYTES = 10 * 1024 * 1024
 
 
 class LambdaContext:
@@ -36,8 +36,8 @@ class LambdaContext:
         return max(int((self._deadline - time.monotonic()) * 1000), 0)
 
 
-def _error(status: int, code: str, message: str) -> Response:
-    return Response(json.dumps({"error": {"code": code, "message": message}}), status, content_type="application/json")
+def _error(error: ImageGenError) -> Response:
+    return Response(json.dumps(error.body()), error.status, headers=error.headers(), content_type="application/json")
 
 
 class Gateway:
@@ -50,19 +50,32 @@ class Gateway:
 
     @Request.application
     def app(self, request: Request) -> Response:
-        for pattern, route in self.routes:
-            match = pattern.match(request.path)
-            if match and request.method == route.method:
-                break
-        else:
-            return _error(404, "not_found", f"no route {request.method} {request.path}")
+        response = self._route(request)
+        # API Gateway's preflight and its own errors carry CORS headers like the functions' answers.
+        for name, value in cors_headers(
+            request.headers.get("Origin"), settings().cors_origins, preflight=request.method == "OPTIONS"
+        ).items():
+            response.headers.setdefault(name, value)
+        return response
+
+    def _route(self, request: Request) -> Response:
+        matched = [(pattern.match(request.path), route) for pattern, route in self.routes]
+        matched = [(match, route) for match, route in matched if match]
+        if request.method == "OPTIONS" and matched and settings().cors_origins:
+            return Response(status=204)
+        match, route = next(((m, r) for m, r in matched if r.method == request.method), (None, None))
+        if route is None:
+            return _error(NotFoundError(f"no route {request.method} {request.path}"))
         if request.headers.get("x-api-key") != self.api_key:
-            return _error(403, "forbidden", "Forbidden")
+            return _error(ForbiddenError("Forbidden"))
         data = request.get_data()
-        if len(data) > MAX_BODY_BYTES:
-            return _error(413, "payload_too_large", "Request Too Long")
+        event = self._event(request, route, match.groupdict(), data)
+        # Lambda refuses an invocation whose event is over its payload limit; so does this.
+        size = len(json.dumps(event))
+        if size > LAMBDA_PAYLOAD_LIMIT_BYTES:
+            return _error(request_too_large(size))
         handler = importlib.import_module(route.module).handler
-        result = handler(self._event(request, route, match.groupdict(), data), LambdaContext(_timeout(route)))
+        result = handler(event, LambdaContext(_timeout(route)))
         notices = [NOTICE, *([MASK_PROMPT_NOTICE] if b'"maskPrompt"' in data else [])]
         return self._response(result, notices)
 
@@ -75,7 +88,8 @@ class Gateway:
             "resource": route.path,
             "path": request.path,
             "httpMethod": request.method,
-            "headers": dict(request.headers),
+            # API Gateway tells the function the scheme the caller used.
+            "headers": {**dict(request.headers), "X-Forwarded-Proto": request.scheme},
             "queryStringParameters": dict(request.args) or None,
             "pathParameters": params or None,
             "requestContext": {
@@ -83,6 +97,9 @@ class Gateway:
                 "httpMethod": request.method,
                 "requestId": str(uuid.uuid4()),
                 "stage": "local",
+                # Served at the root: the path the caller used is the route's path itself.
+                "path": request.path,
+                "domainName": request.host,
                 "identity": {"sourceIp": request.remote_addr, "apiKey": self.api_key},
             },
             "body": body,

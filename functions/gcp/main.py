@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 from typing import Any
 
 import functions_framework
 
-from imagegen.errors import ImageGenError, InvalidRequestError, PayloadTooLargeError
+from imagegen.body import parse_json
+from imagegen.errors import (
+    ImageGenError,
+    InternalError,
+    InvalidRequestError,
+    MethodNotAllowedError,
+    PayloadTooLargeError,
+)
+from imagegen.logs import get_logger, level_for
 
-log = logging.getLogger("imagegen")
+log = get_logger()
 
 # Cloud Functions (2nd gen) refuses HTTP requests over 32 MB; answer 413 ourselves before that.
 MAX_BODY_BYTES = 30_000_000
@@ -26,18 +33,21 @@ _HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 
 @functions_framework.http
 def customize(request: Any) -> tuple[str, int, dict[str, str]]:
-    if request.method != "POST":
-        body = {"error": {"code": "method_not_allowed", "message": "use POST with a JSON predict body"}}
-        return json.dumps(body), 405, {**_HEADERS, "Allow": "POST"}
     try:
+        if request.method != "POST":
+            raise MethodNotAllowedError("use POST with a JSON predict body", allow="POST")
         return json.dumps(_customize(request)), 200, _HEADERS
     except ImageGenError as exc:
-        log.log(logging.WARNING if exc.status >= 500 else logging.INFO, "customize -> %d %s", exc.status, exc.code)
-        return json.dumps(exc.body()), exc.status, {**_HEADERS, **exc.headers()}
+        log.log(level_for(exc), "customize -> %d %s: %s", exc.status, exc.code, exc)
+        return _error(exc)
     except Exception:
-        log.exception("customize failed")
-        body = {"error": {"code": "internal", "message": "internal error; see the function's logs"}}
-        return json.dumps(body), 500, _HEADERS
+        request_id = request.headers.get("X-Cloud-Trace-Context", "").split("/")[0] or "unknown"
+        log.exception("customize failed (request %s)", request_id)
+        return _error(InternalError.for_request(request_id))
+
+
+def _error(error: ImageGenError) -> tuple[str, int, dict[str, str]]:
+    return json.dumps(error.body()), error.status, {**_HEADERS, **error.headers()}
 
 
 def _customize(request: Any) -> dict[str, Any]:
@@ -69,10 +79,7 @@ def _json_body(request: Any) -> Any:
         raise _too_large(len(data))
     if not data:
         raise InvalidRequestError.for_field("body", "a JSON predict body is required")
-    try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequestError.for_field("body", f"malformed JSON: {exc}") from None
+    return parse_json(data)
 
 
 def _too_large(size: int) -> PayloadTooLargeError:

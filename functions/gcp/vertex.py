@@ -7,6 +7,7 @@ the session is created once per instance and reused. Every failure surfaces as t
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -14,8 +15,18 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from imagegen.errors import ContentFilteredError, ImageGenError, ThrottledError, UpstreamError, UpstreamTimeoutError
+from imagegen.errors import (
+    ContentFilteredError,
+    ImageGenError,
+    ThrottledError,
+    UpstreamError,
+    UpstreamTimeoutError,
+    redact,
+)
+from imagegen.logs import get_logger
 from imagegen.registry import IMAGEN
+
+log = get_logger()
 
 # Environment variables, named once (the local stack sets the same ones).
 ENDPOINT_ENV = "VERTEX_API_ENDPOINT"
@@ -89,7 +100,10 @@ class VertexClient:
         except requests.RequestException as exc:
             raise UpstreamError(f"could not reach Vertex AI: {type(exc).__name__}") from None
         except GoogleAuthError as exc:
-            raise UpstreamError(f"could not obtain Google credentials for Vertex AI: {exc}") from None
+            log.warning("obtaining credentials for Vertex AI failed: %s", exc)
+            raise UpstreamError(
+                f"could not obtain Google credentials for Vertex AI ({type(exc).__name__}); see the function's logs"
+            ) from None
         if response.status_code != 200:
             raise self._error(response)
         try:
@@ -99,7 +113,17 @@ class VertexClient:
         return native
 
     def _error(self, response: Any) -> ImageGenError:
-        message = _vertex_message(response)
+        """Vertex's answer -> ours. Its message is logged whole; the caller sees it with the
+        deployment's identifiers removed, and not at all when the credentials were refused."""
+        raw = _vertex_message(response)
+        log.log(
+            logging.INFO if response.status_code == 400 else logging.WARNING,
+            "Vertex AI answered %d for %s: %s",
+            response.status_code,
+            self.config.model_id,
+            raw,
+        )
+        message = redact(raw)
         model = self.config.model_id
         if response.status_code == 429:
             retry_after = response.headers.get("Retry-After", "")
@@ -109,8 +133,8 @@ class VertexClient:
             return ContentFilteredError(f"{model} blocked the request: {message}")
         if response.status_code in (401, 403):
             return UpstreamError(
-                f"Vertex AI refused the function's credentials for {model} in {self.config.project}/"
-                f"{self.config.location}: grant its service account roles/aiplatform.user ({message})"
+                f"Vertex AI refused the function's credentials for {model} in {self.config.location}: "
+                "grant its service account roles/aiplatform.user on the project"
             )
         if response.status_code == 404:
             return UpstreamError(

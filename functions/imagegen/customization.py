@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .errors import InvalidRequestError, PayloadTooLargeError, from_validation_error
 from .images import ImageFormatError, ImageInfo, OverSizeError, decode_base64_image
 from .registry import IMAGEN, IMAGEN_LANGUAGES
+from .schema import Text
 
 _LIMITS = IMAGEN.limits
 RAW, MASK, CONTROL, SUBJECT, STYLE = (
@@ -56,12 +57,12 @@ class ControlImageConfig(_Native):
 
 
 class SubjectImageConfig(_Native):
-    subject_description: str = Field(min_length=1)
+    subject_description: Text
     subject_type: Literal["SUBJECT_TYPE_PERSON", "SUBJECT_TYPE_ANIMAL", "SUBJECT_TYPE_PRODUCT", "SUBJECT_TYPE_DEFAULT"]
 
 
 class StyleImageConfig(_Native):
-    style_description: str | None = None
+    style_description: Text | None = None
 
 
 class ReferenceImage(_Native):
@@ -75,14 +76,14 @@ class ReferenceImage(_Native):
 
 
 class Instance(_Native):
-    prompt: str = Field(min_length=1)
+    prompt: Text
     reference_images: list[ReferenceImage] = Field(
         min_length=int(_LIMITS["referenceImages"].min), max_length=int(_LIMITS["referenceImages"].max)
     )
 
 
 class Parameters(_Native):
-    negative_prompt: str | None = None
+    negative_prompt: Text | None = None
     seed: int | None = None
     language: Literal[IMAGEN_LANGUAGES] | None = None  # type: ignore[valid-type]
     sample_count: int | None = Field(None, ge=_LIMITS["sampleCount"].min, le=_LIMITS["sampleCount"].max)
@@ -142,6 +143,11 @@ def _reference_errors(instance: Instance) -> Iterator[dict[str, str]]:
             infos[index] = _image_info(ref)
         except ImageFormatError as exc:
             yield {"field": f"{path}.referenceImage.bytesBase64Encoded", "message": str(exc)}
+            continue
+        info, bounds = infos[index], IMAGEN.input_bounds
+        if info is not None and bounds is not None and (too_large := bounds.input_error(info.width, info.height)):
+            yield {"field": f"{path}.referenceImage.bytesBase64Encoded", "message": too_large}
+            infos[index] = None  # refused already: no size comparison with the RAW image
             continue
         if infos[index] is None:
             if not _may_be_computed(ref):

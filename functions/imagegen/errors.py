@@ -6,6 +6,7 @@ and ``headers()``; nothing else decides an HTTP status.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -13,6 +14,8 @@ if TYPE_CHECKING:
 
 
 class ImageGenError(Exception):
+    """Base of every error the API renders; a bare ``ImageGenError`` is an internal error."""
+
     status = 500
     code = "internal"
 
@@ -92,6 +95,53 @@ class UpstreamError(ImageGenError):
 class NotFoundError(ImageGenError):
     status = 404
     code = "not_found"
+
+
+class ForbiddenError(ImageGenError):
+    """A missing or wrong API key (API Gateway's own answer, and the local gateway's)."""
+
+    status = 403
+    code = "forbidden"
+
+
+class MethodNotAllowedError(ImageGenError):
+    status = 405
+    code = "method_not_allowed"
+
+    def __init__(self, message: str, allow: str) -> None:
+        super().__init__(message)
+        self.allow = allow
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": self.allow}
+
+
+class InternalError(ImageGenError):
+    """A fault of ours; its message names the request id, never the cause."""
+
+    status = 500
+    code = "internal"
+
+    @classmethod
+    def for_request(cls, request_id: str) -> InternalError:
+        return cls(f"internal error; request id {request_id}")
+
+
+# What a provider's message may reveal about the deployment: role and resource ARNs, account
+# ids (and Google project numbers), service-account e-mails and project paths.
+_REVEALING = (
+    (re.compile(r"arn:aws[\w-]*:[^\s\"'`,;()\[\]]*"), "<arn>"),
+    (re.compile(r"[\w.+-]+@[\w-]+\.iam\.gserviceaccount\.com"), "<service-account>"),
+    (re.compile(r"projects/[^/\s\"']+"), "projects/<project>"),
+    (re.compile(r"(?<!\d)\d{12}(?!\d)"), "<account>"),
+)
+
+
+def redact(message: str) -> str:
+    """A provider's message, fit to pass on to a caller: identifiers of the deployment removed."""
+    for pattern, replacement in _REVEALING:
+        message = pattern.sub(replacement, message)
+    return message
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:

@@ -7,7 +7,7 @@ not written here is not enforced anywhere. Values come from ``shared/specs``; th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal, Protocol, get_args
@@ -187,6 +187,25 @@ class AspectRatioSizes:
 
 
 @dataclass(frozen=True)
+class PixelBounds:
+    """Bounds on an input image's pixel dimensions, checked from its header before anything
+    decodes it or sends it on: a small file can declare a huge image."""
+
+    max_side: int
+    max_pixels: int
+
+    def input_error(self, width: int, height: int) -> str | None:
+        if max(width, height) > self.max_side:
+            return f"each side must be at most {self.max_side:,} px (got {width}x{height})"
+        if width * height > self.max_pixels:
+            return f"must have at most {self.max_pixels:,} pixels (got {width * height:,})"
+        return None
+
+    def describe(self) -> str:
+        return f"each side at most {self.max_side:,} px, at most {self.max_pixels:,} pixels"
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
     model_id: str
@@ -205,6 +224,8 @@ class ModelSpec:
     input_rules: tuple[str, ...] = ()
     # Nova refuses PNG inputs with any transparency (docs).
     requires_opaque_inputs: bool = False
+    # For models whose size rules (``sizes``) say nothing about inputs.
+    input_bounds: PixelBounds | None = None
 
     @property
     def provider(self) -> str:
@@ -232,7 +253,7 @@ class ModelSpec:
             "inputImages": {
                 "maxBytes": self.max_input_bytes,
                 "formats": ["png", "jpeg"],
-                "rules": list(self.input_rules),
+                "rules": [*self.input_rules, *([self.input_bounds.describe()] if self.input_bounds else [])],
             },
             "lifecycle": self.lifecycle.as_dict(today),
         }
@@ -432,6 +453,9 @@ MODELS: Mapping[str, ModelSpec] = {
                 note="Deprecated by Google in favour of newer Imagen models (docs); override the model id to move.",
             ),
             max_input_bytes=API_BODY_LIMIT_BYTES,
+            # Google publishes no pixel limit for reference images. This bound is ours: above any
+            # camera's default output, and it caps a decoded image at 128 MiB (RGBA).
+            input_bounds=PixelBounds(max_side=8192, max_pixels=33_554_432),
         ),
     )
 }
@@ -444,6 +468,24 @@ IMAGEN_LANGUAGES = ("auto", "en", "es", "hi", "ja", "ko", "pt", "zh-TW", "zh", "
 
 def model_id_for(spec: ModelSpec, model_ids: Mapping[str, str] | None) -> str:
     return (model_ids or {}).get(spec.name) or spec.model_id
+
+
+def largest_input_bytes(names: Iterable[str] = ()) -> int:
+    """The largest input image any of the models ``names`` (every Bedrock model when none) accepts."""
+    return max(MODELS[name].max_input_bytes for name in (tuple(names) or BEDROCK_MODELS))
+
+
+# Cross-Region inference profiles: a model id with one of these prefixes names a profile that
+# routes each call to the model in one of several regions (us.stability.stable-image-core-v1:1).
+INFERENCE_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "jp.", "au.", "global.")
+
+
+def inference_profile_model(model_id: str) -> str | None:
+    """The foundation model behind a cross-Region inference profile id; None for any other id."""
+    for prefix in INFERENCE_PROFILE_PREFIXES:
+        if model_id.startswith(prefix):
+            return model_id.removeprefix(prefix)
+    return None
 
 
 def describe_models(model_ids: Mapping[str, str] | None = None, today: date | None = None) -> list[dict[str, Any]]:

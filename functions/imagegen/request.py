@@ -66,7 +66,7 @@ class BuiltRequest:
             return source.info.size  # edits keep the input's size
         if sizes is None:
             return None
-        return (width or sizes.default[0], height or sizes.default[1])
+        return (sizes.default[0] if width is None else width, sizes.default[1] if height is None else height)
 
     @property
     def cost_pixels(self) -> int | None:

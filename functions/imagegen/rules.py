@@ -61,7 +61,10 @@ def _sizes(request: TaskRequest, spec: ModelSpec) -> Iterator[Detail]:
     if spec.sizes is None or (width is None and height is None):
         return
     default_width, default_height = spec.sizes.default
-    message = spec.sizes.output_error(width or default_width, height or default_height)
+    # Zero is a size (an invalid one), not "use the default".
+    message = spec.sizes.output_error(
+        default_width if width is None else width, default_height if height is None else height
+    )
     if message:
         yield {"field": "width" if width is not None else "height", "message": message}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, ValidationInfo
 from pydantic.alias_generators import to_camel
 
 from .images import ImageFormatError, ImageInput, OverSizeError, parse_image_value
@@ -23,6 +23,16 @@ OutPaintingMode = Literal["DEFAULT", "PRECISE"]
 AspectRatio = Literal["16:9", "1:1", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21"]
 OutputFormat = Literal["png", "jpeg"]
 Color = Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")]
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must contain text, not only whitespace")
+    return value
+
+
+# Prompts and descriptions: a model given only whitespace would invent the content.
+Text = Annotated[str, AfterValidator(_not_blank)]
 
 
 class ImageTooLarge(Exception):
@@ -74,8 +84,8 @@ class Generation(Request):
 
 
 class TextToImage(Generation):
-    prompt: str
-    negative_prompt: str | None = None
+    prompt: Text
+    negative_prompt: Text | None = None
     condition_image: Image | None = None
     control_mode: ControlMode | None = None
     control_strength: float | None = None
@@ -84,8 +94,8 @@ class TextToImage(Generation):
 
 
 class ColorGuided(Generation):
-    prompt: str
-    negative_prompt: str | None = None
+    prompt: Text
+    negative_prompt: Text | None = None
     colors: list[Color]
     reference_image: Image | None = None
 
@@ -93,16 +103,16 @@ class ColorGuided(Generation):
 class ImageVariation(Generation):
     images: list[Image]
     similarity_strength: float | None = None
-    prompt: str | None = None
-    negative_prompt: str | None = None
+    prompt: Text | None = None
+    negative_prompt: Text | None = None
 
 
 class Inpainting(Generation):
     image: Image
-    mask_prompt: str | None = None
+    mask_prompt: Text | None = None
     mask_image: Image | None = None
-    prompt: str | None = None
-    negative_prompt: str | None = None
+    prompt: Text | None = None
+    negative_prompt: Text | None = None
 
 
 class Outpainting(Inpainting):

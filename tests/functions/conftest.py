@@ -6,10 +6,20 @@ from collections.abc import Iterator
 import boto3
 import pytest
 from fake_bedrock import FakeBedrock
-from harness import BEDROCK_REGION, INPUT_BUCKET, OUTPUT_BUCKET, Aws
+from harness import BEDROCK_REGION, INPUT_BUCKET, OUTPUT_BUCKET, REGION, STATE_MACHINE_NAME, Aws
+from iam_audit import RECORDER, audit_handlers, denied, policies_for, unused
 from moto import mock_aws
 
 from core import clients
+
+# Before any test module imports a handler: every handler call is audited against IAM.
+audit_handlers()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "deployed_as(fixture): audit the test's AWS calls against that synthesized stack (default deployed)"
+    )
 
 
 @pytest.fixture
@@ -19,8 +29,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
         # Anything that escaped the fake would hit a closed loopback port, never the internet.
         "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": "http://127.0.0.1:9",
         "IMAGEGEN_OUTPUT_BUCKET": OUTPUT_BUCKET,
@@ -31,12 +41,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     for name in ("IMAGEGEN_MODEL_IDS", "IMAGEGEN_MODELS", "IMAGEGEN_PRESIGN_TTL_SECONDS", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
+        s3 = boto3.client("s3", region_name=REGION)
         for bucket in (OUTPUT_BUCKET, INPUT_BUCKET):
-            s3.create_bucket(Bucket=bucket)
-        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        sfn = boto3.client("stepfunctions", region_name=REGION)
         machine = sfn.create_state_machine(
-            name="imagegen-jobs",
+            name=STATE_MACHINE_NAME,
             definition=json.dumps(
                 {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": True}}}
             ),
@@ -49,6 +59,59 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         fake.install(clients.bedrock(long=True))
         yield Aws(s3, sfn, machine["stateMachineArn"], fake)
     clients.reset()
+
+
+_USED: dict[str, set] = {}
+
+
+@pytest.fixture(autouse=True)
+def iam_audit(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test when a handler made or presigned a call its function's role does not allow."""
+    marker = request.node.get_closest_marker("deployed_as")
+    stack = marker.args[0] if marker else "deployed"
+    uses_aws = "aws" in request.fixturenames
+    synth = request.getfixturevalue(stack) if uses_aws else None
+    RECORDER.take()
+    yield
+    calls = RECORDER.take()
+    if synth is None or not calls:
+        return
+    policies = _policies(stack, synth)
+    refused, used = denied(policies, calls)
+    _USED.setdefault(stack, set()).update(used)
+    assert not refused, "the synthesized roles do not allow:\n  " + "\n  ".join(refused)
+
+
+_POLICIES: dict[str, object] = {}
+
+
+def _policies(stack: str, synth):
+    if stack not in _POLICIES:
+        from harness import state_machine_arn
+
+        _POLICIES[stack] = policies_for(
+            synth,
+            {
+                "output_bucket": OUTPUT_BUCKET,
+                "input_bucket": INPUT_BUCKET,
+                "state_machine_arn": state_machine_arn(),
+                "state_machine_name": STATE_MACHINE_NAME,
+                "region": REGION,
+            },
+        )
+    return _POLICIES[stack]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Grants of the deployed stack that no handler test needed: candidates to remove."""
+    if "deployed" not in _POLICIES:
+        return
+    grants = unused(_POLICIES["deployed"], _USED.get("deployed", set()))
+    terminalreporter.section("IAM grants no handler test used")
+    for grant in grants:
+        terminalreporter.write_line(f"{grant.role}: {grant.action} on {grant.resource}")
+    if not grants:
+        terminalreporter.write_line("none: every grant was needed by a call")
 
 
 @pytest.fixture

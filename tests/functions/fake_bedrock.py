@@ -20,6 +20,8 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 from imaging import b64, png_bytes
 
+from imagegen.registry import inference_profile_model
+
 
 class _Raw(io.BytesIO):
     def stream(self, **kwargs: Any):
@@ -38,7 +40,7 @@ Responder = Callable[[str, dict[str, Any]], tuple[int, Any]]
 
 def images_for(model_id: str, body: dict[str, Any]) -> tuple[int, Any]:
     """The model's documented success shape, with small PNGs of the requested size."""
-    if model_id.startswith("stability."):
+    if (inference_profile_model(model_id) or model_id).startswith("stability."):
         return 200, {"seeds": [body.get("seed") or 4242], "finish_reasons": [None], "images": [b64(png_bytes(64, 64))]}
     config = body.get("imageGenerationConfig", {})
     count = config.get("numberOfImages", 1)

@@ -9,20 +9,32 @@ from pathlib import Path
 from typing import Any
 
 from fake_bedrock import FakeBedrock
+from stacks import ACCOUNT, REGION
 
 EVENTS = Path(__file__).parent.parent / "events"
 OUTPUT_BUCKET = "imagegen-output"
 INPUT_BUCKET = "imagegen-input"
-BEDROCK_REGION = "us-west-2"
+# The stack's region: Stable Image Core, Ultra and SD3.5 answer only in us-west-2.
+BEDROCK_REGION = REGION
+STATE_MACHINE_NAME = "imagegen-jobs"
+
+
+def state_machine_arn() -> str:
+    return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}"
 
 
 def load_event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / name).read_text())
 
 
+# Where the deployed API answers: API Gateway's domain and the stage (tests/events/*.json).
+API_BASE_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/prod"
+
+
 def api_event(path: str, body: Any = None, *, method: str = "POST", raw: str | None = None) -> dict[str, Any]:
     event = copy.deepcopy(load_event("api-post-task.json"))
     event["path"] = event["resource"] = event["requestContext"]["resourcePath"] = path
+    event["requestContext"]["path"] = f"/prod{path}"
     event["httpMethod"] = event["requestContext"]["httpMethod"] = method
     event["body"] = raw if raw is not None else (None if body is None else json.dumps(body))
     return event

@@ -8,7 +8,8 @@ import json
 
 import pytest
 from fake_bedrock import images_for
-from harness import INPUT_BUCKET, OUTPUT_BUCKET, api_event, call, job_event, load_event
+from harness import API_BASE_URL, INPUT_BUCKET, OUTPUT_BUCKET, REGION, api_event, call, job_event, load_event
+from iam_audit import RECORDER
 from imaging import b64, png_bytes
 
 text_to_image = importlib.import_module("text_to_image").handler
@@ -24,6 +25,7 @@ def run_model_like_the_state_machine(aws, job_id: str, responder=images_for) -> 
         executionArn=f"{aws.state_machine_arn.replace(':stateMachine:', ':execution:')}:{job_id}"
     )
     for call_ in json.loads(execution["input"])["calls"]:
+        RECORDER.record_state_machine(call_["modelId"], call_["input"], call_["output"], REGION)
         _, request_key = call_["input"].split(f"s3://{OUTPUT_BUCKET}/")
         _, response_key = call_["output"].split(f"s3://{OUTPUT_BUCKET}/")
         status, native = responder(call_["modelId"], aws.json(request_key))
@@ -43,8 +45,10 @@ def test_async_round_trip_request_json_execution_publish_manifest_jobs(aws):
 
     assert status == 202, started
     job_id = started["id"]
-    assert started == {"id": job_id, "status": "RUNNING", "statusUrl": f"/v1/jobs/{job_id}"}
-    assert headers["Location"] == f"/v1/jobs/{job_id}"
+    # Absolute, and under the stage the caller used: a client can follow it as it is.
+    status_url = f"{API_BASE_URL}/v1/jobs/{job_id}"
+    assert started == {"id": job_id, "status": "RUNNING", "statusUrl": status_url}
+    assert headers["Location"] == status_url
     assert aws.bedrock.calls == [], "the state machine makes the model call, not the API"
     # The native body is stored with the s3:// image already resolved to its bytes.
     request = aws.json(f"jobs/{job_id}/request.json")

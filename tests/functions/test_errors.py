@@ -8,6 +8,7 @@ import pytest
 from fake_bedrock import error
 from harness import BEDROCK_REGION, INPUT_BUCKET, LambdaContext, api_event, call
 from imaging import png_bytes
+from stacks import VARIANT
 
 text_to_image = importlib.import_module("text_to_image").handler
 background_removal = importlib.import_module("background_removal").handler
@@ -120,20 +121,28 @@ def test_model_not_enabled_in_this_deployment_is_400(aws, monkeypatch):
     assert body["error"]["details"][0]["field"] == "model"
 
 
-def test_model_id_override_is_the_id_called(aws, monkeypatch):
+@pytest.mark.deployed_as("variant")
+def test_model_id_overrides_are_the_ids_called_and_the_role_allows_them(aws, monkeypatch):
+    """A successor id and a cross-Region inference profile id, as the variant stack deploys them:
+    the audit checks the profile's ARN and its foundation model in another region."""
     from fake_bedrock import FakeBedrock
 
     from core import clients
 
-    monkeypatch.setenv("IMAGEGEN_MODEL_IDS", '{"nova-canvas": "us.amazon.nova-canvas-v2:0"}')
+    monkeypatch.setenv("IMAGEGEN_MODEL_IDS", VARIANT["model_ids"])
     clients.reset()
     fake = FakeBedrock()
     fake.install(clients.bedrock())
 
-    status, body, _ = post({"prompt": "x"})
+    status, body, _ = post({"model": "stable-image-core", "prompt": "x"})
+    assert status == 200 and body["modelId"] == "us.stability.stable-image-core-v1:1"
+    status, body, _ = post({"model": "titan-image-v2", "prompt": "x"})
+    assert status == 200 and body["modelId"] == "amazon.titan-image-generator-v2:1"
 
-    assert status == 200 and body["modelId"] == "us.amazon.nova-canvas-v2:0"
-    assert fake.calls[0].model_id == "us.amazon.nova-canvas-v2:0"
+    assert [call.model_id for call in fake.calls] == [
+        "us.stability.stable-image-core-v1:1",
+        "amazon.titan-image-generator-v2:1",
+    ]
 
 
 # --- Bedrock failures ------------------------------------------------------------------

@@ -45,7 +45,7 @@ def test_errors_outside_the_rule_are_not_retried():
 
 
 def test_a_message_the_handler_fails_returns_and_finally_reaches_the_dead_letter_queue(aws):
-    sqs = boto3.client("sqs", region_name="us-east-1")
+    sqs = boto3.client("sqs")
     dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     queue = sqs.create_queue(
@@ -67,7 +67,7 @@ def test_a_message_the_handler_fails_returns_and_finally_reaches_the_dead_letter
 
 
 def test_a_handled_message_is_deleted(aws):
-    sqs = boto3.client("sqs", region_name="us-east-1")
+    sqs = boto3.client("sqs")
     queue = sqs.create_queue(QueueName="triggers", Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"Event": "s3:TestEvent"}))

@@ -7,7 +7,7 @@ import importlib
 import json
 from urllib.parse import quote_plus
 
-from fake_bedrock import error
+from fake_bedrock import error, images_for
 from harness import INPUT_BUCKET, load_event
 from imaging import png_bytes
 
@@ -52,19 +52,32 @@ def test_the_sample_event_runs_background_removal_on_the_image(aws):
     assert aws.bedrock.calls[0].body["taskType"] == "BACKGROUND_REMOVAL"
 
 
-def test_redelivery_rewrites_the_same_keys(aws):
+def test_a_redelivered_message_of_a_finished_job_is_acknowledged_without_a_second_model_call(aws):
     key = "triggers/image-variation/shoe.png"
     aws.s3.put_object(Bucket=INPUT_BUCKET, Key=key, Body=png_bytes(512, 512))
 
-    trigger(batch(s3_record(key)), None)
+    assert trigger(batch(s3_record(key)), None) == {"batchItemFailures": []}
     first = aws.keys(prefix="outputs/")
-    trigger(batch(s3_record(key, message_id="m-2")), None)
+    assert trigger(batch(s3_record(key, message_id="m-2")), None) == {"batchItemFailures": []}
 
-    assert aws.keys(prefix="outputs/") == first
-    assert len(first) == 2 and len(aws.bedrock.calls) == 2
+    assert aws.keys(prefix="outputs/") == first and len(first) == 2
+    assert len(aws.bedrock.calls) == 1, "SQS delivers at least once; the images are paid for once"
     # A new version of the object is a new job.
     trigger(batch(s3_record(key, version="v2")), None)
-    assert len(aws.keys(prefix="outputs/")) == 4
+    assert len(aws.keys(prefix="outputs/")) == 4 and len(aws.bedrock.calls) == 2
+
+
+def test_a_redelivered_message_of_a_failed_job_runs_again(aws, no_retry_sleep):
+    key = "triggers/background-removal/a.png"
+    aws.s3.put_object(Bucket=INPUT_BUCKET, Key=key, Body=png_bytes(512, 512))
+    aws.bedrock.always(*error(400, "ValidationException", "This request has been blocked by our content filters."))
+    trigger(batch(s3_record(key)), None)
+    assert manifest_of(aws, key)["status"] == "FAILED"
+
+    aws.bedrock.respond(images_for)
+    trigger(batch(s3_record(key, message_id="m-2")), None)
+
+    assert manifest_of(aws, key)["status"] == "SUCCEEDED" and len(aws.bedrock.calls) == 2
 
 
 def test_a_stored_request_runs_with_its_task(aws):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 from imagegen.errors import InvalidRequestError
+from imagegen.logs import get_logger
 
 from . import http, jobs, layout, storage, workflow
 from .config import Settings, settings
@@ -16,7 +16,7 @@ from .jobs import Job
 if TYPE_CHECKING:
     from imagegen import BuiltRequest
 
-log = logging.getLogger("imagegen")
+log = get_logger()
 
 # Time kept back on the sync path for storing the images and answering.
 STORE_RESERVE_SECONDS = 3.0
@@ -28,7 +28,7 @@ def task_handler(task: str) -> http.Handler:
 
     @http.api
     def handler(event: http.Event, context: Any) -> http.Response:
-        return run_task(task, http.json_body(event), context)
+        return run_task(task, http.json_body(event), context, http.base_url(event))
 
     handler.__name__ = f"{task.replace('-', '_')}_handler"
     return handler
@@ -44,7 +44,7 @@ def runs_async(built: BuiltRequest, config: Settings) -> bool:
     return cost is not None and cost > config.async_threshold_pixels
 
 
-def run_task(task: str, payload: Any, context: Any) -> http.Response:
+def run_task(task: str, payload: Any, context: Any, base_url: str) -> http.Response:
     started = time.monotonic()
     config = settings()
     built = jobs.prepare(task, payload, config)
@@ -56,7 +56,7 @@ def run_task(task: str, payload: Any, context: Any) -> http.Response:
     if runs_async(built, config):
         workflow.start(job, built)
         log.info("job %s started: %s %s x%d", job.id, task, built.model, built.requested)
-        status_url = f"/v1/jobs/{job.id}"
+        status_url = f"{base_url}/v1/jobs/{job.id}"
         return http.response(
             202, {"id": job.id, "status": "RUNNING", "statusUrl": status_url}, {"Location": status_url}
         )
@@ -92,12 +92,16 @@ def get_job(event: http.Event, context: Any) -> http.Response:
         raise InvalidRequestError.for_field("id", "must be a job id: 32 lowercase hex digits")
     manifest = storage.get_json(settings().output_bucket, layout.manifest_key(job_id))
     if manifest is None:
-        return http.response(200, workflow.execution_status(job_id))
+        return http.response(200, workflow.status_without_manifest(job_id))
     return http.response(200, jobs.public_view(manifest))
 
 
 @http.api
 def create_upload(event: http.Event, context: Any) -> http.Response:
+    """A presigned POST for one input image: its policy fixes the key, the content type and
+    the largest size any model this deployment serves accepts."""
+    from imagegen.registry import largest_input_bytes
+
     body = http.json_body(event)
     if not isinstance(body, dict):
         raise InvalidRequestError.for_field("body", "must be a JSON object")
@@ -109,15 +113,17 @@ def create_upload(event: http.Event, context: Any) -> http.Response:
         raise InvalidRequestError.for_field("contentType", f"must be one of {', '.join(UPLOAD_CONTENT_TYPES)}")
     config = settings()
     key = layout.upload_key(content_type)
-    url = storage.presign_put(config.input_bucket, key, content_type, config.upload_ttl_seconds)
+    max_bytes = largest_input_bytes(config.enabled_models)
+    post = storage.presign_post(config.input_bucket, key, content_type, max_bytes, config.upload_ttl_seconds)
     return http.response(
         200,
         {
-            "uploadUrl": url,
+            "uploadUrl": post["url"],
+            # Send every field, then the file last, as multipart/form-data.
+            "fields": post["fields"],
             "s3Uri": layout.s3_uri(config.input_bucket, key),
             "expiresIn": config.upload_ttl_seconds,
-            # The signature covers Content-Type: the PUT must send exactly this header.
-            "headers": {"Content-Type": content_type},
+            "maxBytes": max_bytes,
         },
     )
 

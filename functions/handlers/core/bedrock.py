@@ -20,9 +20,11 @@ from imagegen.errors import (
     ThrottledError,
     UpstreamError,
     UpstreamTimeoutError,
+    redact,
 )
+from imagegen.logs import get_logger
 
-log = logging.getLogger("imagegen")
+log = get_logger()
 
 # Bedrock rejects filtered input with a ValidationException whose message says so.
 _CONTENT_FILTER = re.compile(r"content filter|responsible ai|\bRAI\b", re.IGNORECASE)
@@ -43,11 +45,13 @@ def invoke(client: Any, model_id: str, body: dict[str, Any]) -> dict[str, Any]:
     except ClientError as exc:
         error = exc.response.get("Error", {})
         code, message = error.get("Code", ""), error.get("Message", str(exc))
-        raise map_error(code, message, model_id, client.meta.region_name) from None
+        request_id = exc.response.get("ResponseMetadata", {}).get("RequestId")
+        raise map_error(code, message, model_id, client.meta.region_name, request_id) from None
     except (ReadTimeoutError, ConnectTimeoutError):
         raise UpstreamTimeoutError(f"{model_id}: {TIMEOUT_HINT}") from None
     except BotoCoreError as exc:
-        raise UpstreamError(f"{model_id}: could not reach Bedrock ({exc})") from None
+        log.warning("calling %s failed: %s", model_id, exc)
+        raise UpstreamError(f"{model_id}: could not reach Bedrock ({type(exc).__name__})") from None
     try:
         native = json.loads(payload)
     except ValueError:
@@ -57,10 +61,24 @@ def invoke(client: Any, model_id: str, body: dict[str, Any]) -> dict[str, Any]:
     return native
 
 
-def map_error(code: str, message: str, model_id: str, region: str | None = None) -> ImageGenError:
-    """Bedrock's error code (``ThrottlingException`` or ``Bedrock.ThrottlingException``) -> ours."""
+def map_error(
+    code: str, message: str, model_id: str, region: str | None = None, request_id: str | None = None
+) -> ImageGenError:
+    """Bedrock's error code (``ThrottlingException`` or ``Bedrock.ThrottlingException``) -> ours.
+
+    Bedrock's own message is logged whole; the caller sees it only with the deployment's
+    identifiers (role ARNs, account ids) removed, and not at all for access errors.
+    """
     code = code.removeprefix("Bedrock.")
+    error = _mapped(code, redact(message), model_id, region, request_id)
+    level = logging.INFO if error.status < 429 else logging.WARNING
+    log.log(level, "Bedrock %s for %s (request %s): %s", code or "error", model_id, request_id or "-", message)
+    return error
+
+
+def _mapped(code: str, message: str, model_id: str, region: str | None, request_id: str | None) -> ImageGenError:
     where = f"{model_id} in {region}" if region else model_id
+    reference = f" (Bedrock request id {request_id})" if request_id else ""
     if code in ("ThrottlingException", "ServiceQuotaExceededException", "TooManyRequestsException"):
         return ThrottledError(f"Bedrock is throttling {where}: {message}", retry_after=RETRY_AFTER_SECONDS)
     if code == "ModelTimeoutException":
@@ -71,8 +89,8 @@ def map_error(code: str, message: str, model_id: str, region: str | None = None)
         return InvalidRequestError(f"Bedrock rejected the request for {model_id}: {message}")
     if code == "AccessDeniedException":
         return UpstreamError(
-            f"access to {where} was denied: enable model access for {model_id} in the Bedrock console "
-            f"of that region and check the function's permissions ({message})"
+            f"access to {where} was denied: enable model access for {model_id} in the Bedrock console of that "
+            f"region, and check that the function's role may call bedrock:InvokeModel on it{reference}"
         )
     if code == "ResourceNotFoundException":
         return UpstreamError(
@@ -81,4 +99,4 @@ def map_error(code: str, message: str, model_id: str, region: str | None = None)
         )
     if code == "ModelNotReadyException":
         return UpstreamError(f"{model_id} is not ready yet; retry shortly ({message})")
-    return UpstreamError(f"{model_id} failed: {code or 'error'}: {message}")
+    return UpstreamError(f"{model_id} failed: {code or 'error'}: {message}{reference}")

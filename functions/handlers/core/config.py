@@ -43,6 +43,8 @@ class Settings:
     upload_ttl_seconds: int = _env("IMAGEGEN_UPLOAD_TTL_SECONDS", DEFAULT_UPLOAD_TTL_SECONDS)
     sync_timeout_seconds: float = _env("IMAGEGEN_SYNC_TIMEOUT_SECONDS", DEFAULT_SYNC_TIMEOUT_SECONDS)
     log_level: str = _env("IMAGEGEN_LOG_LEVEL", "INFO")
+    # Browser origins allowed to call the API ("*": any); empty: no CORS headers at all.
+    cors_origins: tuple[str, ...] = _env("IMAGEGEN_CORS_ORIGINS", ())
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -80,7 +82,7 @@ def _parse(name: str, env: str, raw: str, default: Any) -> Any:
             if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
                 raise ValueError("must be a JSON object of model name -> model id")
             return value
-        if name == "enabled_models":
+        if isinstance(default, tuple):
             return tuple(part.strip() for part in raw.split(",") if part.strip())
         if isinstance(default, bool) or not isinstance(default, int | float):
             return raw

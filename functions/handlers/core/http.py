@@ -5,18 +5,21 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from imagegen.errors import ImageGenError, InvalidRequestError, PayloadTooLargeError
+from imagegen.body import parse_json
+from imagegen.errors import ImageGenError, InternalError, InvalidRequestError, PayloadTooLargeError
+from imagegen.logs import get_logger, level_for
 
 from .config import settings
 
-log = logging.getLogger("imagegen")
+log = get_logger()
 
-# Lambda refuses a synchronous response payload over 6 MB; API Gateway would answer 502.
-LAMBDA_RESPONSE_LIMIT_BYTES = 6 * 1024 * 1024
+# Lambda refuses a synchronous invocation whose payload (the whole event, or the whole
+# response) is over 6 MB; API Gateway itself would take 10 MB. The local gateway enforces it.
+LAMBDA_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
+UPLOAD_ROUTE = "POST /v1/uploads"
 _HEADERS = {
     "Content-Type": "application/json",
     # Bodies carry presigned URLs: no cache may keep them.
@@ -24,13 +27,24 @@ _HEADERS = {
     "X-Content-Type-Options": "nosniff",
 }
 
+# CORS, for the deployed API's preflight (infra/api.py) and every response alike.
+CORS_ALLOW_HEADERS = ("Content-Type", "X-Api-Key", "Authorization")
+CORS_EXPOSE_HEADERS = ("Location", "Retry-After")
+CORS_MAX_AGE_SECONDS = 3600
+
 Event = dict[str, Any]
 Response = dict[str, Any]
 Handler = Callable[[Event, Any], Response]
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
+def request_too_large(size: int | None = None) -> PayloadTooLargeError:
+    """A request body over Lambda's payload limit: images that large go through uploads."""
+    got = f" (got {size:,} bytes)" if size is not None else ""
+    message = (
+        f"the request is over the {LAMBDA_PAYLOAD_LIMIT_BYTES:,}-byte limit of a synchronous Lambda "
+        f"invocation{got}; upload large images with {UPLOAD_ROUTE} and send their s3Uri instead"
+    )
+    return PayloadTooLargeError(message, [{"field": "body", "message": message}])
 
 
 def json_body(event: Event) -> Any:
@@ -43,16 +57,20 @@ def json_body(event: Event) -> Any:
             body = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
             raise InvalidRequestError.for_field("body", "is not valid base64") from None
-    try:
-        return json.loads(body, parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise InvalidRequestError.for_field("body", "is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidRequestError.for_field(
-            "body", f"malformed JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-        ) from None
-    except ValueError as exc:
-        raise InvalidRequestError.for_field("body", str(exc)) from None
+    return parse_json(body)
+
+
+def base_url(event: Event) -> str:
+    """The API's absolute base URL as the caller reached it, stage or custom-domain base path
+    included: ``https://<id>.execute-api.<region>.amazonaws.com/prod``."""
+    context = event.get("requestContext") or {}
+    headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+    host = context.get("domainName") or headers.get("host", "")
+    scheme = headers.get("x-forwarded-proto", "https")
+    # requestContext.path is the path the caller used; the route's own path ends it.
+    full, route = context.get("path") or "", event.get("path") or ""
+    prefix = full[: -len(route)] if route and full.endswith(route) else ""
+    return f"{scheme}://{host}{prefix}" if host else prefix
 
 
 def response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -69,7 +87,7 @@ def error_response(error: ImageGenError) -> Response:
 
 def check_response_size(rendered: Response, hint: str) -> Response:
     size = len(json.dumps(rendered))
-    if size > LAMBDA_RESPONSE_LIMIT_BYTES:
+    if size > LAMBDA_PAYLOAD_LIMIT_BYTES:
         raise PayloadTooLargeError(
             f"the response would be {size:,} bytes, over Lambda's 6 MB response limit; {hint}",
             [{"field": "responseFormat", "message": 'use "url" (the default) for results this large'}],
@@ -77,22 +95,44 @@ def check_response_size(rendered: Response, hint: str) -> Response:
     return rendered
 
 
+def cors_headers(origin: str | None, allowed: Sequence[str], *, preflight: bool = False) -> dict[str, str]:
+    """The CORS headers for a request from ``origin``: none unless the origin is allowed."""
+    if not origin or not allowed or ("*" not in allowed and origin not in allowed):
+        return {}
+    headers = {"Access-Control-Allow-Origin": "*" if "*" in allowed else origin}
+    if "*" not in allowed:
+        headers["Vary"] = "Origin"
+    if preflight:
+        headers["Access-Control-Allow-Headers"] = ",".join(CORS_ALLOW_HEADERS)
+        headers["Access-Control-Max-Age"] = str(CORS_MAX_AGE_SECONDS)
+    else:
+        headers["Access-Control-Expose-Headers"] = ",".join(CORS_EXPOSE_HEADERS)
+    return headers
+
+
+def header(event: Event, name: str) -> str | None:
+    headers: Mapping[str, str] = event.get("headers") or {}
+    return next((value for key, value in headers.items() if key.lower() == name.lower()), None)
+
+
 def api(handle: Handler) -> Handler:
     """Wrap an API handler: configure logging once, render every error, never leak internals."""
 
     def handler(event: Event, context: Any) -> Response:
-        log.setLevel(settings().log_level)
+        config = settings()
+        log.setLevel(config.log_level)
         try:
-            return handle(event, context)
+            result = handle(event, context)
         except ImageGenError as exc:
-            level = logging.WARNING if exc.status >= 500 else logging.INFO
-            log.log(level, "%s %s -> %d %s: %s", event.get("httpMethod"), event.get("path"), exc.status, exc.code, exc)
-            return error_response(exc)
+            method, path = event.get("httpMethod"), event.get("path")
+            log.log(level_for(exc), "%s %s -> %d %s: %s", method, path, exc.status, exc.code, exc)
+            result = error_response(exc)
         except Exception:
             request_id = getattr(context, "aws_request_id", "unknown")
             log.exception("%s %s failed (request %s)", event.get("httpMethod"), event.get("path"), request_id)
-            body = {"error": {"code": "internal", "message": f"internal error; request id {request_id}"}}
-            return response(500, body)
+            result = error_response(InternalError.for_request(request_id))
+        result["headers"].update(cors_headers(header(event, "Origin"), config.cors_origins))
+        return result
 
     handler.__name__ = handle.__name__
     handler.__doc__ = handle.__doc__

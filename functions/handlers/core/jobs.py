@@ -8,7 +8,6 @@ Functions makes) and triggered jobs all finish through ``finish``.
 from __future__ import annotations
 
 import base64
-import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from imagegen.errors import ImageGenError, UnsupportedError, UpstreamTimeoutError
 from imagegen.images import inspect_image
+from imagegen.logs import get_logger
 
 from . import bedrock, clients, layout, storage
 from .config import Settings, settings
@@ -25,7 +25,7 @@ from .config import Settings, settings
 if TYPE_CHECKING:
     from imagegen import BuiltRequest, ParsedResponse
 
-log = logging.getLogger("imagegen")
+log = get_logger()
 
 
 def now() -> str:

@@ -14,9 +14,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from imagegen.errors import InvalidRequestError, PayloadTooLargeError, UpstreamError
 from imagegen.images import S3Image
+from imagegen.logs import get_logger
 
 from . import clients
 
+log = get_logger()
 _MISSING = ("404", "NoSuchKey", "NotFound")
 _FORBIDDEN = ("403", "AccessDenied", "Forbidden")
 
@@ -27,6 +29,18 @@ class StorageError(UpstreamError):
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def failed(what: str, exc: ClientError | BotoCoreError) -> StorageError:
+    """The error a caller sees: what failed and S3's error code. S3's message (which names the
+    role that was refused) goes to the log only, with S3's request id."""
+    if isinstance(exc, ClientError):
+        reason = _code(exc) or "error"
+        request_id = exc.response.get("ResponseMetadata", {}).get("RequestId") or "-"
+    else:
+        reason, request_id = type(exc).__name__, "-"
+    log.warning("%s failed (S3 request %s): %s", what, request_id, exc)
+    return StorageError(f"{what} failed: {reason}")
 
 
 def fetch_inputs(refs: Iterable[tuple[str, S3Image]], max_bytes: int) -> dict[str, bytes]:
@@ -56,9 +70,9 @@ def _fetch(path: str, ref: S3Image, max_bytes: int) -> bytes:
             raise InvalidRequestError.for_field(
                 path, f"{ref.uri} is not readable by this service; use an upload from POST /v1/uploads"
             ) from None
-        raise StorageError(f"reading {ref.uri} failed: {code}") from None
+        raise failed(f"reading {ref.uri}", exc) from None
     except BotoCoreError as exc:
-        raise StorageError(f"reading {ref.uri} failed: {exc}") from None
+        raise failed(f"reading {ref.uri}", exc) from None
     if len(data) > max_bytes:
         message = f"{ref.uri} is over {max_bytes:,} bytes"
         raise PayloadTooLargeError(f"{path}: {message}", [{"field": path, "message": message}])
@@ -69,7 +83,7 @@ def put_bytes(bucket: str, key: str, data: bytes, content_type: str, metadata: d
     try:
         clients.s3().put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type, Metadata=metadata or {})
     except (ClientError, BotoCoreError) as exc:
-        raise StorageError(f"storing s3://{bucket}/{key} failed: {exc}") from None
+        raise failed(f"storing s3://{bucket}/{key}", exc) from None
 
 
 def put_json(bucket: str, key: str, document: Any) -> None:
@@ -84,9 +98,9 @@ def get_bytes(bucket: str, key: str, max_bytes: int | None = None) -> bytes | No
     except ClientError as exc:
         if _code(exc) in _MISSING:
             return None
-        raise StorageError(f"reading s3://{bucket}/{key} failed: {_code(exc)}") from None
+        raise failed(f"reading s3://{bucket}/{key}", exc) from None
     except BotoCoreError as exc:
-        raise StorageError(f"reading s3://{bucket}/{key} failed: {exc}") from None
+        raise failed(f"reading s3://{bucket}/{key}", exc) from None
 
 
 def get_json(bucket: str, key: str) -> Any | None:
@@ -103,8 +117,13 @@ def presign_get(bucket: str, key: str, ttl: int) -> str:
     return clients.s3().generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=ttl)
 
 
-def presign_put(bucket: str, key: str, content_type: str, ttl: int) -> str:
-    # ContentType is signed: the upload must send the same Content-Type header.
-    return clients.s3().generate_presigned_url(
-        "put_object", Params={"Bucket": bucket, "Key": key, "ContentType": content_type}, ExpiresIn=ttl
+def presign_post(bucket: str, key: str, content_type: str, max_bytes: int, ttl: int) -> dict[str, Any]:
+    """A browser-style POST upload whose signed policy fixes the key and the Content-Type and
+    bounds the size; S3 refuses any other upload with it."""
+    return clients.s3().generate_presigned_post(
+        Bucket=bucket,
+        Key=key,
+        Fields={"Content-Type": content_type},
+        Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
+        ExpiresIn=ttl,
     )

@@ -18,12 +18,13 @@ INPUT_BUCKET_ID = "Inputs"
 _ALL_TASK_SETTINGS = (
     "output_bucket", "input_bucket", "state_machine_arn", "bedrock_region", "model_ids", "enabled_models",
     "async_threshold_pixels", "presign_ttl_seconds", "upload_ttl_seconds", "sync_timeout_seconds", "log_level",
+    "cors_origins",
 )  # fmt: skip
 FUNCTION_SETTINGS: dict[str, tuple[str, ...]] = {
     "task": _ALL_TASK_SETTINGS,
-    "jobs": ("output_bucket", "state_machine_arn", "presign_ttl_seconds", "log_level"),
-    "uploads": ("input_bucket", "upload_ttl_seconds", "log_level"),
-    "models": ("model_ids", "enabled_models", "log_level"),
+    "jobs": ("output_bucket", "state_machine_arn", "presign_ttl_seconds", "log_level", "cors_origins"),
+    "uploads": ("input_bucket", "enabled_models", "upload_ttl_seconds", "log_level", "cors_origins"),
+    "models": ("model_ids", "enabled_models", "log_level", "cors_origins"),
     "publish": ("output_bucket", "bedrock_region", "log_level"),
     "fail": ("output_bucket", "bedrock_region", "log_level"),
     "trigger": ("output_bucket", "input_bucket", "bedrock_region", "model_ids", "enabled_models", "log_level"),

@@ -3,7 +3,8 @@
 ``triggers/<task>/<file>`` runs that task on the image with its defaults;
 ``triggers/requests/<name>.json`` holds a full request with ``"task"``. A job's id derives
 from the object's bucket, key and version, so a redelivered message rewrites the same
-outputs. Bad input ends as the job's FAILED manifest and the message is consumed; throttling
+outputs, and one whose job already succeeded is acknowledged without calling the model. Bad
+input ends as the job's FAILED manifest and the message is consumed; throttling
 and other transient faults are reported as batch item failures, so SQS retries only that
 message and, past the redrive limit, moves it to the dead-letter queue.
 """
@@ -13,17 +14,22 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-from imagegen.errors import ImageGenError, InvalidRequestError, PayloadTooLargeError
+from imagegen.body import parse_json
+from imagegen.errors import ImageGenError, InternalError, InvalidRequestError, PayloadTooLargeError
+from imagegen.logs import get_logger
 from imagegen.registry import API_BODY_LIMIT_BYTES, TASKS
 
 from . import jobs, layout, storage
-from .config import settings
+from .config import Settings, settings
 from .jobs import Job
 
-log = logging.getLogger("imagegen")
+if TYPE_CHECKING:
+    from imagegen import BuiltRequest
+
+log = get_logger()
 
 # The request field each task's trigger image fills; a list field gets a one-image list.
 TRIGGER_IMAGE_FIELDS = {
@@ -96,20 +102,43 @@ def run(created: CreatedObject) -> None:
     """Run the job an object asks for. Raises only what a retry may fix."""
     if created.key.endswith("/") or not created.key.startswith(layout.TRIGGERS):
         return  # a console "folder", or an object outside the trigger prefix
+    config = settings()
     job_id = created.job_id
+    done = storage.get_json(config.output_bucket, layout.manifest_key(job_id))
+    if done and done.get("status") == "SUCCEEDED" and done.get("source") == created.source:
+        # SQS delivers at least once: a redelivered message must not pay for the images again.
+        log.info("job %s already succeeded for %s; message acknowledged", job_id, created.key)
+        return
     job = None
     try:
-        task, payload = trigger_request(created)
-        built = jobs.prepare(task, payload, settings())
+        built = _prepare(created, config)
         job = Job.create(job_id, built, created.source)
         parsed = jobs.generate(built, long=True)
         manifest = jobs.finish(job, parsed)
         log.info("job %s succeeded for %s: %d images", job_id, created.key, len(manifest["images"]))
     except ImageGenError as exc:
-        if exc.status == 429 or exc.status >= 500:
+        if _retryable(exc):
             raise
         jobs.record_failure(job_id, job, exc, created.source)
         log.info("job %s for %s failed: %s", job_id, created.key, exc.code)
+
+
+def _prepare(created: CreatedObject, config: Settings) -> BuiltRequest:
+    """The object's request, validated and built. Validation is deterministic: whatever fails in
+    it would fail again on redelivery, so it is the job's failure, never the message's."""
+    try:
+        task, payload = trigger_request(created)
+        return jobs.prepare(task, payload, config)
+    except ImageGenError:
+        raise
+    except Exception:
+        log.exception("job %s: validating %s failed", created.job_id, created.key)
+        raise InternalError(f"job {created.job_id}: the request could not be validated") from None
+
+
+def _retryable(error: ImageGenError) -> bool:
+    """Throttling and provider or storage faults may pass; a retry cannot fix anything else."""
+    return error.status == 429 or (error.status >= 500 and not isinstance(error, InternalError))
 
 
 def trigger_request(created: CreatedObject) -> tuple[str, Any]:
@@ -134,10 +163,7 @@ def _stored_request(created: CreatedObject) -> tuple[str, Any]:
         raise InvalidRequestError.for_field("key", f"{created.key} was deleted before it could run")
     if len(data) > API_BODY_LIMIT_BYTES:
         raise PayloadTooLargeError(f"{created.key} is over {API_BODY_LIMIT_BYTES:,} bytes")
-    try:
-        request = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequestError.for_field("body", f"{created.key} is not valid JSON") from None
+    request = parse_json(data)
     if not isinstance(request, dict):
         raise InvalidRequestError.for_field("body", "must be a JSON object")
     task = request.pop("task", None)

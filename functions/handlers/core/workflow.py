@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from imagegen.errors import ImageGenError, NotFoundError, ThrottledError, UpstreamError, UpstreamTimeoutError
+from imagegen.errors import (
+    ImageGenError,
+    NotFoundError,
+    ThrottledError,
+    UpstreamError,
+    UpstreamTimeoutError,
+    redact,
+)
+from imagegen.logs import get_logger
 
 from . import bedrock, clients, jobs, layout, storage
 from .config import settings
@@ -24,7 +31,7 @@ from .jobs import Job
 if TYPE_CHECKING:
     from imagegen import BuiltRequest
 
-log = logging.getLogger("imagegen")
+log = get_logger()
 
 
 def execution_arn(state_machine_arn: str, job_id: str) -> str:
@@ -63,9 +70,11 @@ def start(job: Job, built: BuiltRequest) -> Job:
             raise ThrottledError(
                 "Step Functions is throttling new jobs; retry shortly", retry_after=bedrock.RETRY_AFTER_SECONDS
             ) from None
+        log.warning("starting job %s failed: %s", job.id, exc)
         raise UpstreamError(f"starting job {job.id} failed: {code}") from None
     except BotoCoreError as exc:
-        raise UpstreamError(f"starting job {job.id} failed: {exc}") from None
+        log.warning("starting job %s failed: %s", job.id, exc)
+        raise UpstreamError(f"starting job {job.id} failed: {type(exc).__name__}") from None
     return job
 
 
@@ -126,13 +135,19 @@ def error_from_state(error: dict[str, Any], model_id: str) -> ImageGenError:
     if name.startswith("Bedrock."):
         region = settings().bedrock_region or None
         return bedrock.map_error(name, cause, model_id, region)
+    log.warning("job step failed: %s: %s", name, cause)
     if name == "States.Timeout":
-        return UpstreamTimeoutError(f"the job timed out: {cause}".rstrip(": "))
-    return UpstreamError(f"the job failed: {name}: {cause}".rstrip(": "))
+        return UpstreamTimeoutError(f"the job timed out: {redact(cause)}".rstrip(": "))
+    return UpstreamError(f"the job failed: {name}: {redact(cause)}".rstrip(": "))
 
 
-def execution_status(job_id: str) -> dict[str, Any]:
-    """The state of a job without a manifest, from its execution; 404 when there is none."""
+def status_without_manifest(job_id: str) -> dict[str, Any]:
+    """The API's view of a job that had no manifest when it was read: its execution's state.
+
+    ``publish`` and ``fail`` write the manifest before the execution ends, so an execution
+    that has ended since the first read is read again from its manifest before anything else
+    is reported: a finishing job reads RUNNING, then its outcome, never a spurious failure.
+    """
     config = settings()
     if not config.state_machine_arn:
         raise NotFoundError(f"job {job_id} not found")
@@ -141,9 +156,14 @@ def execution_status(job_id: str) -> dict[str, Any]:
             executionArn=execution_arn(config.state_machine_arn, job_id)
         )
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "ExecutionDoesNotExist":
             raise NotFoundError(f"job {job_id} not found") from None
-        raise UpstreamError(f"reading job {job_id} failed: {exc}") from None
+        log.warning("reading job %s failed: %s", job_id, exc)
+        raise UpstreamError(f"reading job {job_id} failed: {code or 'error'}") from None
+    except BotoCoreError as exc:
+        log.warning("reading job %s failed: %s", job_id, exc)
+        raise UpstreamError(f"reading job {job_id} failed: {type(exc).__name__}") from None
     status = execution["status"]
     if status in ("RUNNING", "PENDING_REDRIVE"):
         job = load_job(job_id)
@@ -151,11 +171,14 @@ def execution_status(job_id: str) -> dict[str, Any]:
         if job is not None:
             view |= {"task": job.task, "model": job.model, "modelId": job.model_id, "requested": job.requested}
         return view
+    manifest = storage.get_json(config.output_bucket, layout.manifest_key(job_id))
+    if manifest is not None:
+        return jobs.public_view(manifest)
     if status == "SUCCEEDED":
-        # publish writes the manifest before the execution succeeds: it has expired since.
+        # publish wrote the manifest before the execution succeeded: it has expired since.
         raise NotFoundError(f"job {job_id} finished, but its results have expired")
     if execution.get("error"):
         error = error_from_state({"Error": execution["error"], "Cause": execution.get("cause", "")}, "the model")
     else:
-        error = UpstreamError(f"the job's execution ended {status}")
+        error = UpstreamError(f"the job's execution ended {status} before it recorded a result")
     return {"id": job_id, "status": "FAILED", "error": error.body()["error"]}

@@ -1,0 +1,95 @@
+"""The stack as a deployment would synthesize it, for the infrastructure tests and for the
+IAM audit of the handler tests (tests/functions/iam_audit.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aws_cdk.assertions import Template
+
+# The account and region the handler tests' moto backend uses: the deployed template is
+# synthesized for exactly these, as `cdk deploy` does with real credentials.
+ACCOUNT = "123456789012"
+REGION = "us-west-2"
+
+VARIANT = {
+    "iam_auth": "true",  # as `cdk deploy -c iam_auth=true` passes it
+    "bedrock_region": "us-west-2",
+    "models": "nova-canvas,titan-image-v2,stable-image-core",
+    # A successor id, and a model called through a cross-Region inference profile.
+    "model_ids": json.dumps(
+        {
+            "titan-image-v2": "amazon.titan-image-generator-v2:1",
+            "stable-image-core": "us.stability.stable-image-core-v1:1",
+        }
+    ),
+    "trigger_max_concurrency": "3",
+    "cors_origins": "https://app.example.com,https://admin.example.com",
+}
+
+
+@dataclass
+class Synth:
+    app: Any
+    stack: Any
+    template: Template
+    template_path: Path
+
+    def resources(self, kind: str) -> dict[str, dict]:
+        return self.template.find_resources(kind)
+
+    @property
+    def document(self) -> dict[str, Any]:
+        return json.loads(self.template_path.read_text())
+
+    def definition(self) -> dict:
+        """The state machine's definition; CloudFormation references become ``${LogicalId}`` or
+        ``${LogicalId.Attribute}``."""
+        [machine] = self.resources("AWS::StepFunctions::StateMachine").values()
+        parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+        return json.loads("".join(part if isinstance(part, str) else _placeholder(part) for part in parts))
+
+
+def _placeholder(token: dict) -> str:
+    if "Ref" in token:
+        return "${" + token["Ref"] + "}"
+    if "Fn::GetAtt" in token:
+        return "${" + ".".join(token["Fn::GetAtt"]) + "}"
+    return "${?}"
+
+
+def synthesize(
+    outdir: Path, context: dict | None = None, *, account: str | None = None, region: str | None = None
+) -> Synth:
+    """Synthesize like ``python app.py``; with ``account``/``region`` like ``cdk deploy`` does."""
+    from app import build_app
+
+    with _environment(CDK_DEFAULT_ACCOUNT=account, CDK_DEFAULT_REGION=region):
+        app = build_app(context=context, outdir=str(outdir))
+    stack = app.node.find_child("ImageGen")
+    assembly = app.synth()
+    artifact = assembly.get_stack_artifact(stack.artifact_id)
+    return Synth(app, stack, Template.from_stack(stack), Path(artifact.template_full_path))
+
+
+@contextmanager
+def _environment(**values: str | None):
+    saved = {name: os.environ.get(name) for name in values}
+    try:
+        for name, value in values.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
