@@ -2,6 +2,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The CDK CLI (package.json), for `npx cdk deploy` and the tests' real `cdk synth`.
+NODE_STAMP := node_modules/.installed
 
 .PHONY: run test lint docs synth deploy-gcp clean
 
@@ -12,6 +14,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
 LINTED := functions infra local tests app.py
 
 # The whole API offline on http://127.0.0.1:$${PORT:-8787} (Ctrl-C stops it).
@@ -19,7 +25,7 @@ run: $(STAMP)
 	$(BIN)/python -m local
 
 # Runs every test, including the CDK synth with cdk-nag and cfn-lint (tests/infra).
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/python -m pytest
 
@@ -40,4 +46,4 @@ docs: $(STAMP)
 	PYTHONPATH=functions $(BIN)/python -m imagegen.registry --write README.md
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis .build cdk.out
+	rm -rf $(VENV) node_modules .pytest_cache .hypothesis .build cdk.out

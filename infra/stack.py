@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from aws_cdk import ArnFormat, CfnOutput, Stack
+from aws_cdk import ArnFormat, Aws, CfnOutput, CfnRule, CfnRuleAssertion, Fn, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -29,6 +29,7 @@ class ImageGenStack(Stack):
         super().__init__(scope, id, **kwargs)
         self.config = config
         bedrock_region = config.bedrock_region or self.region
+        self._require_bedrock_in_stack_region(config.bedrock_region)
         log_retention = LOG_RETENTION[config.log_retention_days]
         self.model_ids = [model_id_for(MODELS[name], config.model_ids) for name in config.models]
 
@@ -145,6 +146,28 @@ class ImageGenStack(Stack):
         CfnOutput(self, "TriggerDeadLetterQueueUrl", value=self.triggers.dead_letters.queue_url)
 
         acknowledge_findings(self)
+
+    def _require_bedrock_in_stack_region(self, bedrock_region: str) -> None:
+        """Async jobs call Bedrock from Step Functions, which calls services only in its own
+        region: a Bedrock region other than the stack's would fail every job. Refused at synth
+        when the region is known, else by CloudFormation before anything is created."""
+        if not bedrock_region:
+            return
+        message = (
+            f"bedrock_region={bedrock_region} must be the stack's region: Step Functions calls Bedrock only in its "
+            f"own region. Deploy the stack in {bedrock_region}."
+        )
+        if not Token.is_unresolved(self.region):
+            if self.region != bedrock_region:
+                raise ValueError(message)
+            return
+        CfnRule(
+            self,
+            "BedrockRegionIsStackRegion",
+            assertions=[
+                CfnRuleAssertion(assert_=Fn.condition_equals(Aws.REGION, bedrock_region), assert_description=message)
+            ],
+        )
 
     def _model_arns(self, model_id: str, region: str) -> list[str]:
         """What ``bedrock:InvokeModel`` on ``model_id`` is authorized against.

@@ -58,3 +58,21 @@ def load_golden(name: str) -> dict:
     """A golden file (tests/golden) with its image placeholders replaced by real images of that size."""
     text = (GOLDEN / name).read_text()
     return json.loads(_PLACEHOLDER.sub(lambda m: _image(m[1], int(m[2]), int(m[3])), text))
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A well-formed PNG whose header declares ``width`` x ``height`` but whose data is a few
+    bytes: what a decompression bomb looks like before anything decodes it."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )

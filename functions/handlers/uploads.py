@@ -1,4 +1,4 @@
-"""POST /v1/uploads: a presigned PUT for an input image."""
+"""POST /v1/uploads: a presigned POST form for an input image."""
 
 from core.api import create_upload as handler
 

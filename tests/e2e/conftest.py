@@ -43,6 +43,7 @@ class Stack:
     state_dir: Path
     started_in: float
     first_request_in: float
+    cors_origin: str = "https://app.example.com"
 
     def call(self, method: str, path: str, body: Any = None, *, key: bool = True, raw: bytes | None = None):
         """Call the API; return status and decoded JSON."""
@@ -91,8 +92,9 @@ def stack(tmp_path_factory) -> Stack:
     state_dir = tmp_path_factory.mktemp("local")
     port = _free_port_pair()
     env = {**os.environ, "PORT": str(port), "IMAGEGEN_LOCAL_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"}
-    for name in [n for n in env if n.startswith(("AWS_", "IMAGEGEN_API_KEY", "GOOGLE_"))]:
+    for name in [n for n in env if n.startswith(("AWS_", "IMAGEGEN_", "GOOGLE_"))]:
         env.pop(name)
+    env.update(IMAGEGEN_LOCAL_DIR=str(state_dir), IMAGEGEN_CORS_ORIGINS=Stack.cors_origin)
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "local"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

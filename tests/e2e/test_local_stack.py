@@ -51,6 +51,52 @@ def test_the_stack_starts_within_30_seconds_and_answers_the_first_request_fast(s
     assert stack.first_request_in < 1.0, f"first 1024x1024 request took {stack.first_request_in:.2f} s"
 
 
+def test_a_request_over_lambdas_6_mb_is_413_naming_the_upload_route(stack):
+    """Lambda refuses a synchronous invocation over 6 MB (API Gateway would take 10 MB): so does
+    the local gateway, so that what fails deployed fails here too."""
+    status, body = stack.call("POST", "/v1/background-removal", raw=b'{"image": "' + b"A" * 7_000_000 + b'"}')
+
+    assert status == 413 and body["error"]["code"] == "payload_too_large"
+    assert "POST /v1/uploads" in body["error"]["message"]
+    status, body = stack.call("POST", "/v1/background-removal", raw=b'{"image": "' + b"A" * 5_000_000 + b'"}')
+    assert status == 400, "under the limit the function itself answers"
+
+
+def test_deeply_nested_json_is_400(stack):
+    status, body = stack.call("POST", "/v1/text-to-image", raw=b"[" * 100_000)
+
+    assert status == 400 and body["error"]["details"][0]["field"] == "body"
+
+
+def test_configured_origins_get_preflight_answers_and_cors_headers(stack):
+    import urllib.request
+
+    origin = stack.cors_origin
+    preflight = urllib.request.Request(
+        stack.info["api"] + "/text-to-image",
+        method="OPTIONS",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-api-key",
+        },
+    )
+    with urllib.request.urlopen(preflight, timeout=10) as response:
+        assert response.status == 204
+        assert response.headers["Access-Control-Allow-Origin"] == origin
+        assert "X-Api-Key" in response.headers["Access-Control-Allow-Headers"]
+    for key in (True, False):  # the function's answer, and the gateway's own 403
+        request = urllib.request.Request(
+            stack.info["api"] + "/models",
+            headers={"Origin": origin, **({"x-api-key": stack.info["apiKey"]} if key else {})},
+        )
+        try:
+            response = urllib.request.urlopen(request, timeout=10)
+        except urllib.error.HTTPError as error:
+            response = error
+        assert response.headers["Access-Control-Allow-Origin"] == origin, key
+
+
 def test_without_the_api_key_it_is_403_and_unknown_routes_404(stack):
     status, body = stack.call("POST", "/v1/text-to-image", {"prompt": "x"}, key=False)
     assert status == 403 and body["error"]["code"] == "forbidden"
@@ -242,7 +288,10 @@ def test_a_large_request_runs_as_a_job_polled_to_completion(stack):
     status, started = stack.call(
         "POST", "/v1/text-to-image", {"prompt": "x", "width": 1024, "height": 1024, "numberOfImages": 5}
     )
-    assert status == 202 and started["statusUrl"] == f"/v1/jobs/{started['id']}"
+    # Absolute, built from how the caller reached the API: followed as it is.
+    assert status == 202 and started["statusUrl"] == f"{stack.info['api']}/jobs/{started['id']}"
+    status, running = stack.call("GET", started["statusUrl"])
+    assert status == 200 and running["id"] == started["id"]
 
     job = stack.wait_for_job(started["id"])
 
@@ -250,15 +299,30 @@ def test_a_large_request_runs_as_a_job_polled_to_completion(stack):
     assert {fetch_image(image["url"]).size for image in job["images"]} == {(1024, 1024)}
 
 
-def test_an_upload_is_put_to_its_url_and_used_by_s3_uri(stack):
-    import urllib.request
+def test_jobs_polled_while_they_finish_never_read_failed(stack):
+    body = {"prompt": "x", "width": 1024, "height": 1024, "numberOfImages": 5}
+    ids = [stack.call("POST", "/v1/text-to-image", body)[1]["id"] for _ in range(8)]
+    seen: dict[str, list[str]] = {job_id: [] for job_id in ids}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not all(s and s[-1] == "SUCCEEDED" for s in seen.values()):
+        for job_id in ids:
+            status, job = stack.call("GET", f"/v1/jobs/{job_id}")
+            seen[job_id].append(job.get("status") if status == 200 else str(status))
+
+    for job_id, statuses in seen.items():
+        assert set(statuses) <= {"RUNNING", "SUCCEEDED"} and statuses[-1] == "SUCCEEDED", (job_id, statuses)
+
+
+def test_an_upload_is_posted_to_its_form_and_used_by_s3_uri(stack):
+    import requests
 
     status, upload = stack.call("POST", "/v1/uploads", {"contentType": "image/png"})
-    assert status == 200
+    assert status == 200 and upload["maxBytes"] == 10 * 1024 * 1024
     data = base64.b64decode(b64_png(scene()))
-    put = urllib.request.Request(upload["uploadUrl"], data=data, headers=upload["headers"], method="PUT")
-    with urllib.request.urlopen(put, timeout=10) as response:
-        assert response.status == 200
+    posted = requests.post(
+        upload["uploadUrl"], data=upload["fields"], files={"file": ("scene.png", data, "image/png")}, timeout=10
+    )
+    assert posted.status_code == 204, posted.text
 
     status, body = stack.call("POST", "/v1/background-removal", {"image": upload["s3Uri"]})
 

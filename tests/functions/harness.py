@@ -71,6 +71,14 @@ class Aws:
     state_machine_arn: str
     bedrock: FakeBedrock
 
+    def reconfigure(self) -> None:
+        """After the environment changed: new settings and clients, the same fake behind Bedrock."""
+        from core import clients
+
+        clients.reset()
+        self.bedrock.install(clients.bedrock())
+        self.bedrock.install(clients.bedrock(long=True))
+
     def keys(self, bucket: str = OUTPUT_BUCKET, prefix: str = "") -> list[str]:
         listed = self.s3.list_objects_v2(Bucket=bucket, Prefix=prefix)
         return sorted(item["Key"] for item in listed.get("Contents", []))

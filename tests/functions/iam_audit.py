@@ -10,9 +10,10 @@ own calls are recorded where the tests play its steps (``record_state_machine``)
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +91,15 @@ class Recorder:
             self._record("s3:GetObject", (_object_arn(*split_s3_uri(input_uri)),))
             self._record("bedrock:InvokeModel", _model_arns(model_id, region))
             self._record("s3:PutObject", (_object_arn(*split_s3_uri(output_uri)),))
+        finally:
+            self.function = outer
+
+    @contextlib.contextmanager
+    def outside(self) -> Iterator[None]:
+        """What a test does itself in the middle of a handler's call: not the function's."""
+        outer, self.function = self.function, None
+        try:
+            yield
         finally:
             self.function = outer
 

@@ -219,3 +219,38 @@ def test_inline_base64_never_lands_in_the_manifest(aws):
     manifest = aws.s3.get_object(Bucket=OUTPUT_BUCKET, Key=f"outputs/{started['id']}/manifest.json")["Body"].read()
     assert b64(data)[:64].encode() not in manifest
     assert json.loads(manifest)["parameters"]["images[0]"] == {"contentType": "image/png", "width": 512, "height": 512}
+
+
+def test_a_job_finishing_while_it_is_read_reads_as_its_outcome_never_as_failed(aws):
+    """The manifest is read (absent), then the job finishes and its execution ends before
+    DescribeExecution answers: the manifest is read again instead of reporting the ended
+    execution (in AWS that window read 404, locally FAILED "ended ABORTED")."""
+    from core import clients
+
+    _, started, _ = call(text_to_image, api_event("/v1/text-to-image", {"prompt": "x", "mode": "async"}))
+    job_id = started["id"]
+    run_model_like_the_state_machine(aws, job_id)
+    execution_arn = f"{aws.state_machine_arn.replace(':stateMachine:', ':execution:')}:{job_id}"
+
+    def finish_in_between(**kwargs):
+        clients.stepfunctions().meta.events.unregister("before-call.sfn.DescribeExecution", finish_in_between)
+        with RECORDER.outside():
+            publish(publish_event(job_id), None)
+            aws.sfn.stop_execution(executionArn=execution_arn)
+
+    clients.stepfunctions().meta.events.register("before-call.sfn.DescribeExecution", finish_in_between)
+
+    status, job, _ = call(jobs_handler, job_event(job_id))
+
+    assert status == 200 and job["status"] == "SUCCEEDED" and len(job["images"]) == 1
+
+
+def test_an_execution_that_ended_without_a_manifest_is_a_failed_job(aws):
+    _, started, _ = call(text_to_image, api_event("/v1/text-to-image", {"prompt": "x", "mode": "async"}))
+    execution_arn = f"{aws.state_machine_arn.replace(':stateMachine:', ':execution:')}:{started['id']}"
+    aws.sfn.stop_execution(executionArn=execution_arn)  # an operator stopped it
+
+    status, job, _ = call(jobs_handler, job_event(started["id"]))
+
+    assert status == 200 and job["status"] == "FAILED"
+    assert "ABORTED" in job["error"]["message"]

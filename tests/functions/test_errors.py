@@ -25,6 +25,9 @@ def post(body=None, *, raw=None, context=None):
         ("[1, 2]", "body"),
         ('{"prompt": NaN}', "body"),
         ("", "body"),
+        # Deeper than the JSON parser recurses: still the caller's mistake, never a 500.
+        ('{"prompt": ' + "[" * 100_000 + "]" * 100_000 + "}", "body"),
+        ("[" * 100_000, "body"),
     ],
 )
 def test_malformed_body_is_400_naming_body(aws, raw, field):
@@ -47,6 +50,26 @@ def test_invalid_fields_are_400_with_details_and_never_reach_the_model(aws):
 
     assert status == 400
     assert body["error"]["details"] == [{"field": "colour", "message": "unknown field"}]
+    assert aws.bedrock.calls == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"prompt": "x", "width": 0}, "width"),
+        ({"prompt": "x", "height": 0, "width": 1024}, "width"),
+        ({"prompt": "x", "height": 0}, "height"),
+        ({"model": "titan-image-v2", "prompt": "x", "width": 0, "height": 0}, "width"),
+        ({"prompt": "   "}, "prompt"),
+        ({"prompt": "\n\t "}, "prompt"),
+        ({"prompt": "x", "negativePrompt": "  "}, "negativePrompt"),
+    ],
+)
+def test_zero_sizes_and_blank_text_are_values_and_refused_by_name(aws, body, field):
+    status, result, _ = post(body)
+
+    assert status == 400, result
+    assert field in {d["field"] for d in result["error"]["details"]}
     assert aws.bedrock.calls == []
 
 
@@ -218,16 +241,39 @@ def test_other_validation_exception_is_400_with_bedrocks_message(aws):
     assert "extraneous key [x]" in body["error"]["message"]
 
 
-def test_access_denied_is_502_saying_to_enable_model_access_in_that_region(aws):
-    aws.bedrock.always(
-        *error(403, "AccessDeniedException", "You don't have access to the model with the specified model ID.")
+def test_access_denied_is_502_saying_what_to_do_without_bedrocks_message(aws, caplog):
+    caplog.set_level("INFO", logger="imagegen")
+    raw = (
+        "User: arn:aws:sts::123456789012:assumed-role/ImageGen-TextToImageRole/fn is not authorized to perform: "
+        "bedrock:InvokeModel on resource: arn:aws:bedrock:us-west-2::foundation-model/amazon.nova-canvas-v1:0"
     )
+    aws.bedrock.always(*error(403, "AccessDeniedException", raw))
 
     status, body, _ = post({"prompt": "x"})
 
     assert status == 502 and body["error"]["code"] == "upstream_error"
     message = body["error"]["message"]
     assert "amazon.nova-canvas-v1:0" in message and BEDROCK_REGION in message and "model access" in message
+    assert "assumed-role" not in message and "123456789012" not in message and "fake-request" in message
+    assert raw in caplog.text and "fake-request" in caplog.text, "logged whole, with Bedrock's request id"
+
+
+def test_a_validation_message_reaches_the_caller_with_arns_and_accounts_redacted(aws):
+    aws.bedrock.always(
+        *error(
+            400,
+            "ValidationException",
+            "Invocation of model ID arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.x with on-demand "
+            "throughput isn't supported (account 123456789012).",
+        )
+    )
+
+    status, body, _ = post({"prompt": "x"})
+
+    assert status == 400
+    message = body["error"]["message"]
+    assert "on-demand throughput isn't supported" in message
+    assert "arn:aws" not in message and "123456789012" not in message
 
 
 def test_unknown_model_id_is_502_pointing_to_the_override(aws):

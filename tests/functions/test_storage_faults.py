@@ -80,3 +80,29 @@ def test_publish_without_the_model_response_raises(aws):
 
     with pytest.raises(RuntimeError, match="response"):
         publish({"jobId": started["id"]}, None)
+
+
+def test_an_s3_access_denial_is_502_without_the_roles_arn(aws, caplog):
+    """S3's AccessDenied message names the role and account; the caller gets the code only."""
+    from botocore.awsrequest import AWSResponse
+
+    denial = (
+        b"<Error><Code>AccessDenied</Code><Message>User: arn:aws:sts::123456789012:assumed-role/ImageGen-Task/fn "
+        b"is not authorized to perform: s3:PutObject</Message><RequestId>REQ-1</RequestId></Error>"
+    )
+
+    class _Raw:
+        def stream(self, **kwargs):
+            yield denial
+
+    def deny(request, **kwargs):
+        return AWSResponse(request.url, 403, {"x-amz-request-id": "REQ-1"}, _Raw())
+
+    clients.s3().meta.events.register_first("before-send.s3.PutObject", deny)
+    caplog.set_level("WARNING", logger="imagegen")
+
+    status, body, _ = call(text_to_image, api_event("/v1/text-to-image", {"prompt": "x"}))
+
+    assert status == 502 and "AccessDenied" in body["error"]["message"]
+    assert "arn:aws" not in json.dumps(body) and "123456789012" not in json.dumps(body)
+    assert "assumed-role/ImageGen-Task" in caplog.text, "the operator's log keeps the whole message"

@@ -121,6 +121,8 @@ def test_invalid_inputs_become_error_manifests(aws):
         "triggers/unknown-task/x.png": png_bytes(64, 64),
         "triggers/requests/bad.json": b"{not json",
         "triggers/requests/no-task.json": json.dumps({"prompt": "x"}).encode(),
+        "triggers/requests/deep.json": b"[" * 100_000 + b"]" * 100_000,
+        "triggers/requests/blank.json": json.dumps({"task": "text-to-image", "prompt": " "}).encode(),
     }
     for key, data in cases.items():
         aws.s3.put_object(Bucket=INPUT_BUCKET, Key=key, Body=data)
@@ -169,3 +171,22 @@ def test_objects_outside_triggers_and_folder_markers_are_ignored(aws):
 
     assert result == {"batchItemFailures": []}
     assert aws.keys(prefix="outputs/") == []
+
+
+def test_a_fault_while_validating_fails_the_job_not_the_message(aws, monkeypatch):
+    """Validation is deterministic: a message that broke it would break it on every delivery
+    and end in the dead-letter queue; the job records the failure instead."""
+    from core import jobs
+
+    key = "triggers/background-removal/x.png"
+    aws.s3.put_object(Bucket=INPUT_BUCKET, Key=key, Body=png_bytes(512, 512))
+
+    def broken(*args, **kwargs):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(jobs, "prepare", broken)
+
+    assert trigger(batch(s3_record(key)), None) == {"batchItemFailures": []}
+    manifest = manifest_of(aws, key)
+    assert manifest["status"] == "FAILED" and manifest["error"]["code"] == "internal"
+    assert "a bug" not in json.dumps(manifest)

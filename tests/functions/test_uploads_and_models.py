@@ -95,6 +95,7 @@ def test_the_upload_form_stores_the_object_where_s3uri_says(aws):
         ({}, "contentType"),
         ({"contentType": "image/png", "size": 5}, "size"),
         ("not json", "body"),
+        ("[" * 100_000, "body"),
     ],
 )
 def test_bad_upload_requests_are_400_naming_the_field(aws, body, field):

@@ -200,3 +200,67 @@ def test_a_malformed_vertex_response_is_502(client, google):
     status, result, _ = post(client, request_body(1))
 
     assert status == 502 and result["error"]["code"] == "upstream_error"
+
+
+@pytest.mark.parametrize(("width", "height"), [(60_000, 60_000), (12_000, 12_000), (8_193, 512), (6_000, 6_000)])
+def test_reference_images_over_the_pixel_bound_are_400_before_decoding_or_sending(client, google, width, height):
+    from imaging import png_declaring
+
+    body = request_body()
+    reference = body["instances"][0]["referenceImages"][0]
+    reference["referenceImage"]["bytesBase64Encoded"] = base64.b64encode(png_declaring(width, height)).decode()
+
+    status, result, _ = post(client, body)
+
+    assert status == 400, result
+    [detail] = result["error"]["details"]
+    assert detail["field"] == "instances[0].referenceImages[0].referenceImage.bytesBase64Encoded"
+    assert "at most" in detail["message"]
+    assert google.predictions == [] and google.tokens_issued == 0
+
+
+def test_deeply_nested_json_is_400_not_500(client, google):
+    status, result, _ = post(client, '{"instances": ' + "[" * 100_000 + "]" * 100_000 + "}")
+
+    assert status == 400 and result["error"]["details"][0]["field"] == "body"
+
+
+def test_a_refused_credential_is_502_without_vertexs_message(client, google, caplog):
+    raw = (
+        "Permission 'aiplatform.endpoints.predict' denied on resource '//aiplatform.googleapis.com/projects/"
+        "my-secret-project/locations/us-central1/publishers/google/models/imagen-3.0-capability-001' for "
+        "customize@my-secret-project.iam.gserviceaccount.com"
+    )
+    google.answers.append(vertex_error(403, raw))
+    caplog.set_level("INFO", logger="imagegen")
+
+    status, result, _ = post(client, request_body())
+
+    assert status == 502 and "roles/aiplatform.user" in result["error"]["message"]
+    assert "my-secret-project" not in json.dumps(result) and "gserviceaccount" not in json.dumps(result)
+    assert raw in caplog.text
+
+
+def test_other_vertex_messages_reach_the_caller_redacted(client, google):
+    google.default = lambda body: vertex_error(
+        500, "Internal error in projects/my-secret-project (project number 123456789012)."
+    )
+
+    status, result, _ = post(client, request_body())
+
+    assert status == 502 and "Internal error in projects/<project>" in result["error"]["message"]
+    assert "123456789012" not in result["error"]["message"]
+
+
+def test_an_unexpected_fault_is_500_internal_without_internals(client, monkeypatch):
+    import main
+
+    def broken(request):
+        raise KeyError("secret internals")
+
+    monkeypatch.setattr(main, "_customize", broken)
+
+    status, result, _ = post(client, request_body())
+
+    assert status == 500 and result["error"]["code"] == "internal"
+    assert "secret" not in result["error"]["message"] and "request id" in result["error"]["message"]

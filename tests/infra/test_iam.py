@@ -1,8 +1,14 @@
-"""Least privilege: exact actions, model ARNs, bucket prefixes and this state machine only."""
+"""Least privilege in the template. What each role must allow is checked where the calls are
+made: tests/functions/iam_audit.py audits every call and presigned URL of the handler tests
+against the synthesized roles. Here: the shape of the grants themselves."""
 
 from __future__ import annotations
 
 import json
+
+import pytest
+
+from core.routes import ROUTES, WORKERS
 
 
 def _statements(synth) -> dict[str, list[dict]]:
@@ -13,123 +19,103 @@ def _statements(synth) -> dict[str, list[dict]]:
     }
 
 
-def _actions(statement: dict) -> list[str]:
-    actions = statement["Action"]
-    return [actions] if isinstance(actions, str) else actions
+def _listed(value) -> list:
+    return value if isinstance(value, list) else [value]
 
 
-def _policy_of(synth, prefix: str) -> list[dict]:
-    [(_, statements)] = [(k, v) for k, v in _statements(synth).items() if k.startswith(prefix)]
-    return statements
+def _flat(value) -> str:
+    """A resource as text, references written ``<LogicalId>``."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        return value["Fn::Join"][0].join(_flat(part) for part in value["Fn::Join"][1])
+    if "Ref" in value:
+        return f"<{value['Ref']}>"
+    return f"<{'.'.join(value['Fn::GetAtt'])}>"
 
 
-def test_no_statement_grants_a_wildcard_action(synth, variant):
-    for build in (synth, variant):
-        for logical_id, statements in _statements(build).items():
-            for statement in statements:
-                assert not any("*" in action for action in _actions(statement)), (logical_id, statement)
+def _construct_path(logical_id: str) -> str:
+    """A logical id without the 8-character hash CDK appends."""
+    return logical_id[:-8]
 
 
-def test_bedrock_invoke_is_limited_to_the_configured_model_arns(synth, variant):
-    def invoke_resources(build) -> set[str]:
-        found = set()
-        for statements in _statements(build).values():
-            for statement in statements:
-                if "bedrock:InvokeModel" in _actions(statement):
-                    assert (
-                        _actions(statement) == ["bedrock:InvokeModel"] or statement["Action"] == "bedrock:InvokeModel"
-                    )
-                    resources = statement["Resource"]
-                    found |= {
-                        json.dumps(r, sort_keys=True)
-                        for r in (resources if isinstance(resources, list) else [resources])
-                    }
-        return found
-
-    default = invoke_resources(synth)
-    assert len(default) == 4
-    assert all("foundation-model/" in arn and '{"Ref": "AWS::Region"}' in arn for arn in default)
-
-    overridden = invoke_resources(variant)
-    assert len(overridden) == 2
-    assert all(":bedrock:us-west-2::foundation-model/" in arn for arn in overridden)
-    assert any("amazon.titan-image-generator-v2:1" in arn for arn in overridden)
-    assert not any("stable-image-core" in arn for arn in overridden)
-
-
-def _s3_grants(statements: list[dict]) -> dict[str, set[str]]:
-    grants: dict[str, set[str]] = {}
-    for statement in statements:
-        for action in _actions(statement):
-            if action.startswith("s3:"):
-                resources = (
-                    statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-                )
-                for resource in resources:
-                    suffix = resource["Fn::Join"][1][-1]
-                    grants.setdefault(action, set()).add(suffix)
-    return grants
-
-
-def test_task_functions_read_inputs_write_outputs_and_start_only_this_state_machine(synth):
-    statements = _policy_of(synth, "TaskApiTextToImageFunctionRole")
-
-    assert _s3_grants(statements) == {
-        "s3:GetObject": {"/uploads/*", "/triggers/*"},
-        "s3:PutObject": {"/outputs/*", "/jobs/*"},
+def _invoke_resources(synth, policy_prefix: str) -> set[str]:
+    [(_, statements)] = [(k, v) for k, v in _statements(synth).items() if k.startswith(policy_prefix)]
+    return {
+        _flat(resource)
+        for statement in statements
+        if "bedrock:InvokeModel" in _listed(statement["Action"])
+        for resource in _listed(statement["Resource"])
     }
-    [start] = [s for s in statements if "states:StartExecution" in _actions(s)]
-    assert start["Resource"] == {"Ref": "WorkflowStateMachine8F1B1C15"}
 
 
-def test_jobs_reads_outputs_and_describes_only_this_machines_executions(synth):
-    statements = _policy_of(synth, "TaskApiJobsFunctionRole")
-
-    assert _s3_grants(statements) == {"s3:GetObject": {"/outputs/*", "/jobs/*"}}
-    [describe] = [s for s in statements if "states:DescribeExecution" in _actions(s)]
-    rendered = json.dumps(describe["Resource"])
-    assert ":execution:" in rendered and "WorkflowStateMachine8F1B1C15" in rendered
+@pytest.mark.parametrize("build", ["synth", "variant", "deployed"])
+def test_no_statement_grants_a_wildcard_action(build, request):
+    for logical_id, statements in _statements(request.getfixturevalue(build)).items():
+        for statement in statements:
+            assert not any("*" in action for action in _listed(statement["Action"])), (logical_id, statement)
 
 
-def test_uploads_may_only_put_under_uploads(synth):
-    statements = _policy_of(synth, "TaskApiUploadsFunctionRole")
+def test_bedrock_invoke_names_each_configured_foundation_model_in_the_bedrock_region(synth, deployed):
+    assert _invoke_resources(synth, "TaskApiTextToImageFunctionRole") == {
+        f"arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/{model_id}"
+        for model_id in (
+            "amazon.nova-canvas-v1:0",
+            "amazon.titan-image-generator-v1",
+            "amazon.titan-image-generator-v2:0",
+            "stability.stable-image-core-v1:1",
+        )
+    }
+    assert all(":bedrock:us-west-2::" in arn for arn in _invoke_resources(deployed, "WorkflowStateMachineRole"))
 
-    assert _s3_grants(statements) == {"s3:PutObject": {"/uploads/*"}}
-    assert not any("bedrock:InvokeModel" in _actions(s) for s in statements)
+
+@pytest.mark.parametrize("role", ["TaskApiTextToImageFunctionRole", "TriggersFunctionRole", "WorkflowStateMachineRole"])
+def test_an_inference_profile_is_granted_as_the_profile_and_as_its_model_in_every_region(variant, role):
+    resources = _invoke_resources(variant, role)
+
+    assert resources == {
+        "arn:<AWS::Partition>:bedrock:us-west-2::foundation-model/amazon.nova-canvas-v1:0",
+        "arn:<AWS::Partition>:bedrock:us-west-2::foundation-model/amazon.titan-image-generator-v2:1",
+        # The profile in the calling region, and the model wherever the profile routes the call.
+        "arn:<AWS::Partition>:bedrock:us-west-2:<AWS::AccountId>:inference-profile/us.stability.stable-image-core-v1:1",
+        "arn:<AWS::Partition>:bedrock:*::foundation-model/stability.stable-image-core-v1:1",
+    }
+
+
+def test_functions_that_do_not_call_bedrock_may_not(synth):
+    for prefix in ("TaskApiJobsFunctionRole", "TaskApiUploadsFunctionRole", "TaskApiModelsFunctionRole",
+                   "WorkflowPublishRole", "WorkflowFailRole"):  # fmt: skip
+        [(_, statements)] = [(k, v) for k, v in _statements(synth).items() if k.startswith(prefix)]
+        assert not any("bedrock:InvokeModel" in _listed(s["Action"]) for s in statements), prefix
 
 
 def test_models_function_has_no_data_access(synth):
-    statements = _policy_of(synth, "TaskApiModelsFunctionRole")
-
-    assert _s3_grants(statements) == {}
-    assert {a for s in statements for a in _actions(s)} <= {
+    [(_, statements)] = [(k, v) for k, v in _statements(synth).items() if k.startswith("TaskApiModelsFunctionRole")]
+    assert {a for s in statements for a in _listed(s["Action"])} <= {
         "logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
     }  # fmt: skip
 
 
-def test_state_machine_reads_requests_and_writes_responses_under_jobs_only(synth):
-    statements = _policy_of(synth, "WorkflowStateMachineRole")
-
-    assert _s3_grants(statements) == {"s3:GetObject": {"/jobs/*"}, "s3:PutObject": {"/jobs/*"}}
-    assert any("bedrock:InvokeModel" in _actions(s) for s in statements)
-
-
-def test_publish_and_trigger_write_outputs_only(synth):
-    assert _s3_grants(_policy_of(synth, "WorkflowPublishRole")) == {
-        "s3:GetObject": {"/jobs/*"},
-        "s3:PutObject": {"/outputs/*"},
-    }
-    assert _s3_grants(_policy_of(synth, "TriggersFunctionRole")) == {
-        "s3:GetObject": {"/uploads/*", "/triggers/*"},
-        "s3:PutObject": {"/outputs/*"},
-    }
-
-
-def test_functions_write_only_their_own_log_group(synth):
-    statements = _policy_of(synth, "TaskApiTextToImageFunctionRole")
-    [logs] = [s for s in statements if "logs:PutLogEvents" in _actions(s)]
-    [(_, target)] = logs["Resource"].items()  # {"Fn::GetAtt": [<its log group>, "Arn"]}
-    assert target[0].startswith("TaskApiTextToImageFunctionLogs") and target[1] == "Arn"
+def test_every_function_has_its_own_role_writing_only_its_own_log_group(synth):
     roles = synth.resources("AWS::IAM::Role")
-    function_roles = [r for k, r in roles.items() if "FunctionRole" in k]
-    assert function_roles and all("ManagedPolicyArns" not in r["Properties"] for r in function_roles)
+    functions = {
+        props["Handler"].removesuffix(".handler"): props
+        for props in (f["Properties"] for f in synth.resources("AWS::Lambda::Function").values())
+        if props.get("Handler", "").removesuffix(".handler") in {r.module for r in ROUTES} | set(WORKERS)
+    }
+    role_ids = [props["Role"]["Fn::GetAtt"][0] for props in functions.values()]
+    assert len(set(role_ids)) == len(functions) == len(ROUTES) + len(WORKERS)
+    for role_id in role_ids:
+        assert "ManagedPolicyArns" not in roles[role_id]["Properties"], role_id
+        role = _construct_path(role_id)  # e.g. TaskApiTextToImageFunctionRole
+        [(_, statements)] = [(k, v) for k, v in _statements(synth).items() if k.startswith(role)]
+        [logs] = [s for s in statements if "logs:PutLogEvents" in _listed(s["Action"])]
+        [(_, target)] = logs["Resource"].items()  # {"Fn::GetAtt": [<its own log group>, "Arn"]}
+        assert _construct_path(target[0]) == role.removesuffix("Role") + "Logs", (role_id, target)
+
+
+def test_the_jobs_function_describes_only_this_machines_executions(deployed):
+    [(_, statements)] = [(k, v) for k, v in _statements(deployed).items() if k.startswith("TaskApiJobsFunctionRole")]
+    [describe] = [s for s in statements if "states:DescribeExecution" in _listed(s["Action"])]
+    rendered = json.dumps(describe["Resource"])
+    assert ":states:us-west-2:123456789012:execution:" in rendered and "WorkflowStateMachine" in rendered

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import fields
 
+import pytest
 from aws_cdk.assertions import Match
+from stacks import synthesize
 
 from core.config import Settings
 from core.routes import ROUTES, WORKERS
+from imagegen.errors import ForbiddenError, NotFoundError, PayloadTooLargeError, ThrottledError
 
 
 def _by_handler(synth) -> dict[str, dict]:
+    """The product's functions (CDK's own deploy-time handlers left out), by handler module."""
+    modules = {route.module for route in ROUTES} | set(WORKERS)
     functions = synth.resources("AWS::Lambda::Function")
     return {
         f["Properties"]["Handler"].removesuffix(".handler"): f["Properties"]
         for f in functions.values()
-        if (f["Properties"].get("Handler", "").endswith(".handler") and "Layers" in f["Properties"]) or
-        f["Properties"].get("Handler") in {f"{w}.handler" for w in WORKERS}
-    }  # fmt: skip
+        if f["Properties"].get("Handler", "").removesuffix(".handler") in modules
+    }
 
 
 # --- storage ------------------------------------------------------------------------------
@@ -47,7 +52,7 @@ def test_every_bucket_is_private_encrypted_and_tls_only(synth):
     assert len(tls_denials) == 3
 
 
-def test_outputs_and_inputs_are_versioned_logged_and_expire_by_prefix(synth):
+def test_outputs_and_inputs_are_versioned_logged_and_expire_by_prefix(synth, variant):
     synth.template.has_resource_properties(
         "AWS::S3::Bucket",
         {
@@ -61,7 +66,6 @@ def test_outputs_and_inputs_are_versioned_logged_and_expire_by_prefix(synth):
                     ]
                 )
             },
-            "CorsConfiguration": {"CorsRules": [Match.object_like({"AllowedMethods": ["GET"]})]},
         },
     )
     synth.template.has_resource_properties(
@@ -72,11 +76,16 @@ def test_outputs_and_inputs_are_versioned_logged_and_expire_by_prefix(synth):
             "LifecycleConfiguration": {
                 "Rules": Match.array_with([Match.object_like({"Prefix": "uploads/", "ExpirationInDays": 2})])
             },
-            "CorsConfiguration": {
-                "CorsRules": [Match.object_like({"AllowedMethods": ["PUT"], "AllowedHeaders": ["Content-Type"]})]
-            },
         },
     )
+
+
+def test_buckets_allow_no_browser_origin_unless_configured(synth, variant):
+    assert not any("CorsConfiguration" in b["Properties"] for b in synth.resources("AWS::S3::Bucket").values())
+    origins = ["https://app.example.com", "https://admin.example.com"]
+    for method in ("GET", "POST"):  # presigned image URLs; presigned upload forms
+        rule = {"AllowedMethods": [method], "AllowedOrigins": origins, "MaxAge": 3600}
+        variant.template.has_resource_properties("AWS::S3::Bucket", {"CorsConfiguration": {"CorsRules": [rule]}})
 
 
 # --- functions ----------------------------------------------------------------------------
@@ -94,12 +103,18 @@ def test_one_function_per_route_and_worker_on_python312_arm64_traced(synth):
         assert "LoggingConfig" in props, module
 
 
-def test_sync_task_functions_fit_in_the_api_timeout_and_carry_the_layer(synth):
+def test_sync_task_functions_fit_in_the_api_timeout(synth):
     functions = _by_handler(synth)
     for route in ROUTES:
-        props = functions[route.module]
-        assert props["Timeout"] <= 29, route.module
-        assert len(props["Layers"]) == 1, route.module
+        assert functions[route.module]["Timeout"] <= 29, route.module
+
+
+def test_every_function_carries_the_payload_layer_its_imports_need(synth):
+    """Every handler imports imagegen, which only the layer provides in Lambda (publish and
+    fail once shipped without it: every async job would have failed on import)."""
+    [layer] = synth.resources("AWS::Lambda::LayerVersion")
+    for module, props in _by_handler(synth).items():
+        assert props.get("Layers") == [{"Ref": layer}], module
 
 
 def test_each_function_gets_the_settings_it_reads_by_their_shared_names(synth):
@@ -115,6 +130,7 @@ def test_each_function_gets_the_settings_it_reads_by_their_shared_names(synth):
     assert names["state_machine_arn"] in functions["jobs"]["Environment"]["Variables"]
     assert set(functions["uploads"]["Environment"]["Variables"]) == {
         names["input_bucket"],
+        Settings.env_name("enabled_models"),  # the upload size limit follows the served models
         Settings.env_name("upload_ttl_seconds"),
         Settings.env_name("log_level"),
     }
@@ -173,23 +189,83 @@ def test_stage_has_tracing_access_logs_and_default_throttling(synth):
     )
 
 
-def test_gateway_errors_use_the_contracts_error_shape(synth):
+def test_gateway_errors_are_rendered_from_the_error_classes(synth):
     responses = {
         r["Properties"]["ResponseType"]: r["Properties"]
         for r in synth.resources("AWS::ApiGateway::GatewayResponse").values()
     }
-    assert responses["INVALID_API_KEY"]["StatusCode"] == "403"
-    assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
-    assert '"code":"not_found"' in responses["MISSING_AUTHENTICATION_TOKEN"]["ResponseTemplates"]["application/json"]
-    assert responses["THROTTLED"]["StatusCode"] == "429"
-    assert responses["REQUEST_TOO_LARGE"]["StatusCode"] == "413"
+    for response_type, error in {
+        "INVALID_API_KEY": ForbiddenError,
+        "ACCESS_DENIED": ForbiddenError,
+        "MISSING_AUTHENTICATION_TOKEN": NotFoundError,
+        "THROTTLED": ThrottledError,
+        "QUOTA_EXCEEDED": ThrottledError,
+        "REQUEST_TOO_LARGE": PayloadTooLargeError,
+    }.items():
+        response = responses[response_type]
+        assert response["StatusCode"] == str(error.status), response_type
+        template = response["ResponseTemplates"]["application/json"]
+        assert template.startswith(f'{{"error":{{"code":"{error.code}","message":'), response_type
+    assert responses["THROTTLED"]["ResponseParameters"]["gatewayresponse.header.Retry-After"] == "'5'"
+    # Lambda's 6 MB request limit is the one a large image meets: the answer names the way around it.
+    assert "POST /v1/uploads" in responses["REQUEST_TOO_LARGE"]["ResponseTemplates"]["application/json"]
+    assert '"code":"invalid_request"' in responses["DEFAULT_4XX"]["ResponseTemplates"]["application/json"]
+    assert "StatusCode" not in responses["DEFAULT_4XX"]
+
+
+def test_no_cors_by_default(synth):
+    methods = [m["Properties"]["HttpMethod"] for m in synth.resources("AWS::ApiGateway::Method").values()]
+    assert "OPTIONS" not in methods
+    for response in synth.resources("AWS::ApiGateway::GatewayResponse").values():
+        assert "gatewayresponse.header.Access-Control-Allow-Origin" not in response["Properties"].get(
+            "ResponseParameters", {}
+        )
+
+
+def test_configured_origins_get_preflight_answers_and_cors_headers_on_gateway_errors(variant):
+    methods = [m["Properties"] for m in variant.resources("AWS::ApiGateway::Method").values()]
+    preflights = [m for m in methods if m["HttpMethod"] == "OPTIONS"]
+    assert len(preflights) >= len(ROUTES)
+    for preflight in preflights:
+        assert preflight["AuthorizationType"] == "NONE" and not preflight.get("ApiKeyRequired")
+        assert preflight["Integration"]["Type"] == "MOCK"
+    rendered = json.dumps(preflights)
+    assert "https://app.example.com" in rendered and "https://admin.example.com" in rendered
+    assert "X-Api-Key" in rendered
+    for response in variant.resources("AWS::ApiGateway::GatewayResponse").values():
+        parameters = response["Properties"]["ResponseParameters"]
+        # Two origins: the gateway echoes the caller's (its errors carry no data).
+        assert parameters["gatewayresponse.header.Access-Control-Allow-Origin"] == "method.request.header.Origin"
+    functions = _by_handler(variant)
+    assert functions["text_to_image"]["Environment"]["Variables"][Settings.env_name("cors_origins")] == (
+        "https://app.example.com,https://admin.example.com"
+    )
+
+
+def test_the_regions_api_gateway_logging_role_outlives_the_stack(synth):
+    """AWS::ApiGateway::Account is one per region: other APIs log through its role."""
+    [account] = synth.resources("AWS::ApiGateway::Account").values()
+    role_id = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
+    role = synth.resources("AWS::IAM::Role")[role_id]
+    assert role["DeletionPolicy"] == "Retain" and account["DeletionPolicy"] == "Retain"
 
 
 def test_iam_auth_replaces_keys_and_the_usage_plan(variant):
     methods = [m["Properties"] for m in variant.resources("AWS::ApiGateway::Method").values()]
-    assert all(m["AuthorizationType"] == "AWS_IAM" and not m.get("ApiKeyRequired") for m in methods)
+    routes = [m for m in methods if m["HttpMethod"] != "OPTIONS"]
+    assert len(routes) == len(ROUTES)
+    assert all(m["AuthorizationType"] == "AWS_IAM" and not m.get("ApiKeyRequired") for m in routes)
     variant.template.resource_count_is("AWS::ApiGateway::ApiKey", 0)
     variant.template.resource_count_is("AWS::ApiGateway::UsagePlan", 0)
+
+
+def test_a_bedrock_region_other_than_the_stacks_is_refused(tmp_path, variant):
+    """Step Functions calls Bedrock only in its own region: async jobs would all fail."""
+    with pytest.raises(ValueError, match="bedrock_region=us-west-2 must be the stack's region"):
+        synthesize(tmp_path, {"bedrock_region": "us-west-2"}, account="123456789012", region="eu-west-1")
+    # Without a region at synth, CloudFormation checks it before creating anything.
+    rule = variant.document["Rules"]["BedrockRegionIsStackRegion"]
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-west-2"]}
 
 
 # --- workflow -----------------------------------------------------------------------------

@@ -62,11 +62,13 @@ class Settings:
             if names and f.name not in names:
                 continue
             value = getattr(self, f.name)
+            if value is None or value == "" or value == ():
+                continue  # unset: the function uses the default
             if isinstance(value, Mapping):
                 env[f.metadata["env"]] = json.dumps(dict(value), sort_keys=True)
             elif isinstance(value, tuple):
                 env[f.metadata["env"]] = ",".join(value)
-            elif value not in (None, ""):
+            else:
                 env[f.metadata["env"]] = str(value)
         return env
 
