@@ -254,3 +254,27 @@ def test_an_execution_that_ended_without_a_manifest_is_a_failed_job(aws):
 
     assert status == 200 and job["status"] == "FAILED"
     assert "ABORTED" in job["error"]["message"]
+
+
+ASYNC_BODIES = {
+    "text-to-image": lambda uri: {"prompt": "x", "conditionImage": uri},
+    "color-guided": lambda uri: {"prompt": "x", "colors": ["#FF0000"], "referenceImage": uri},
+    "image-variation": lambda uri: {"images": [uri]},
+    "inpainting": lambda uri: {"image": uri, "maskPrompt": "the cat", "prompt": "a dog"},
+    "outpainting": lambda uri: {"image": uri, "maskPrompt": "the cat", "prompt": "a garden"},
+    "background-removal": lambda uri: {"image": uri},
+}
+
+
+@pytest.mark.parametrize("prefix", ["uploads/", "triggers/background-removal/"])
+@pytest.mark.parametrize("task", sorted(ASYNC_BODIES))
+def test_every_task_runs_as_a_job_with_an_input_from_the_input_bucket(aws, task, prefix):
+    """Each task's function reads inputs under uploads/ and triggers/, writes the job's request
+    and starts the execution; the IAM audit checks each of those against that function's role."""
+    aws.s3.put_object(Bucket=INPUT_BUCKET, Key=f"{prefix}in.png", Body=png_bytes(512, 512))
+    body = {**ASYNC_BODIES[task](f"s3://{INPUT_BUCKET}/{prefix}in.png"), "mode": "async"}
+
+    status, started, _ = call(importlib.import_module(task.replace("-", "_")).handler, api_event(f"/v1/{task}", body))
+
+    assert status == 202, started
+    assert f"jobs/{started['id']}/request.json" in aws.keys(prefix=f"jobs/{started['id']}/")

@@ -80,9 +80,17 @@ def test_a_redelivered_message_of_a_failed_job_runs_again(aws, no_retry_sleep):
     assert manifest_of(aws, key)["status"] == "SUCCEEDED" and len(aws.bedrock.calls) == 2
 
 
-def test_a_stored_request_runs_with_its_task(aws):
+def test_a_stored_request_runs_with_its_task_and_its_uploaded_images(aws):
     key = "triggers/requests/poster.json"
-    request = {"task": "text-to-image", "prompt": "a poster", "numberOfImages": 2, "width": 512, "height": 512}
+    aws.s3.put_object(Bucket=INPUT_BUCKET, Key="uploads/sketch.png", Body=png_bytes(512, 512))
+    request = {
+        "task": "text-to-image",
+        "prompt": "a poster",
+        "numberOfImages": 2,
+        "width": 512,
+        "height": 512,
+        "conditionImage": f"s3://{INPUT_BUCKET}/uploads/sketch.png",
+    }
     aws.s3.put_object(Bucket=INPUT_BUCKET, Key=key, Body=json.dumps(request).encode())
 
     assert trigger(batch(s3_record(key)), None) == {"batchItemFailures": []}

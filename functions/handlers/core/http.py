@@ -13,13 +13,14 @@ from imagegen.errors import ImageGenError, InternalError, InvalidRequestError, P
 from imagegen.logs import get_logger, level_for
 
 from .config import settings
+from .routes import ROUTES
 
 log = get_logger()
 
 # Lambda refuses a synchronous invocation whose payload (the whole event, or the whole
 # response) is over 6 MB; API Gateway itself would take 10 MB. The local gateway enforces it.
 LAMBDA_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
-UPLOAD_ROUTE = "POST /v1/uploads"
+UPLOAD_ROUTE = next(f"{route.method} {route.path}" for route in ROUTES if route.module == "uploads")
 _HEADERS = {
     "Content-Type": "application/json",
     # Bodies carry presigned URLs: no cache may keep them.
