@@ -120,4 +120,6 @@ def stack(tmp_path_factory) -> Stack:
     assert not stack_file.exists()
     for used in (port, port + 1):
         with socket.socket() as probe:
+            # SO_REUSEADDR ignores connections left in TIME_WAIT, not a server still listening.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(("127.0.0.1", used))  # free again: the servers are gone

@@ -7,7 +7,7 @@ import importlib
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from harness import BEDROCK_REGION, OUTPUT_BUCKET, api_event, call, job_event
+from harness import BEDROCK_REGION, OUTPUT_BUCKET, REGION, api_event, call, job_event
 from imaging import b64, mask_b64, png_b64, png_bytes
 
 from imagegen.images import inspect_image
@@ -57,6 +57,8 @@ def test_each_task_route_returns_stored_images_with_presigned_urls(aws, task):
     assert stored["Metadata"] == {"job-id": body["id"], "model": "amazon.nova-canvas-v1:0", "seed": "12"}
     url = urlparse(image["url"])
     assert url.path.endswith(key) and parse_qs(url.query)["X-Amz-Expires"] == ["3600"]
+    # The bucket's regional host, which serves a new bucket at once (the global one redirects).
+    assert url.netloc == f"{OUTPUT_BUCKET}.s3.{REGION}.amazonaws.com"
     assert headers["Cache-Control"] == "no-store"
     [sent] = aws.bedrock.calls
     assert sent.model_id == "amazon.nova-canvas-v1:0"

@@ -49,7 +49,11 @@ def _bedrock(long: bool) -> Any:
 
 @cache
 def s3() -> Any:
-    return boto3.client("s3", config=Config(signature_version="s3v4", retries={"mode": "standard"}))
+    # Virtual-hosted addressing makes presigned URLs name the bucket's regional host: the global
+    # host answers a new bucket outside us-east-1 with a redirect, which breaks the signature.
+    return boto3.client(
+        "s3", config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"}, retries={"mode": "standard"})
+    )
 
 
 @cache
