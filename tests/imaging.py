@@ -42,15 +42,34 @@ def mask_b64(width: int, height: int) -> str:
 
 
 GOLDEN = Path(__file__).parent / "golden"
-_PLACEHOLDER = re.compile(r"<(png|jpeg|mask):(\d+)x(\d+)>")
+_PLACEHOLDER = re.compile(r"<(png|jpeg|webp|mask|white-edit-mask):(\d+)x(\d+)>")
+
+
+def white_edit_mask_b64(width: int, height: int) -> str:
+    """``mask_b64``'s region as Stability marks it: white (edited) in the middle of black."""
+    image = Image.new("L", (width, height), 0)
+    image.paste(255, (width // 4, height // 4, 3 * width // 4, 3 * height // 4))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return b64(buffer.getvalue())
+
+
+def webp_bytes(width: int, height: int, color=(90, 120, 150)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buffer, "WEBP")
+    return buffer.getvalue()
 
 
 @cache
 def _image(kind: str, width: int, height: int) -> str:
     if kind == "mask":
         return mask_b64(width, height)
+    if kind == "white-edit-mask":
+        return white_edit_mask_b64(width, height)
     if kind == "jpeg":
         return b64(jpeg_bytes(width, height))
+    if kind == "webp":
+        return b64(webp_bytes(width, height))
     return png_b64(width, height)
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic.alias_generators import to_camel
 
-from .images import InlineImage, S3Image
-from .registry import ModelSpec
+from .images import InlineImage, S3Image, inverted_mask
 from .schema import TaskRequest
+from .specs import ModelSpec
 
 # taskType and the name of its parameter object (Nova Canvas and Titan share the format).
 TASK_TYPES = {
@@ -27,12 +27,18 @@ TASK_TYPES = {
 _GENERATION_CONFIG = ("number_of_images", "width", "height", "quality", "cfg_scale", "seed")
 _SERVICE_FIELDS = ("model", "mode", "response_format")
 _TASK_TYPE_NAMES = {"prompt": "text", "negative_prompt": "negativeText"}
-_STABILITY_NAMES = {
-    "prompt": "prompt",
-    "negative_prompt": "negative_prompt",
-    "aspect_ratio": "aspect_ratio",
-    "output_format": "output_format",
-    "seed": "seed",
+
+
+def _complement(value: float) -> float:
+    # SD3.5's strength runs the other way from similarityStrength (1 ignores the input).
+    return round(1 - value, 6)
+
+
+# The conversions a Stability native body names (specs.NativeBody.convert).
+CONVERTERS = {
+    "first": lambda images: images[0],
+    "complement": _complement,
+    "invert_mask": lambda mask: inverted_mask(mask),
 }
 
 
@@ -69,14 +75,25 @@ def task_type_body(task: str, request: TaskRequest) -> dict[str, Any]:
     return body
 
 
-def stability_bodies(request: TaskRequest, seed_max: int) -> list[dict[str, Any]]:
-    """Stable Image Core makes one image per call: ``numberOfImages`` fans out into calls."""
-    given = dict(_set_fields(request))
-    base = {native: _native(given[name]) for name, native in _STABILITY_NAMES.items() if name in given}
-    count = request.number_of_images or 1
+def stability_bodies(task: str, request: TaskRequest, spec: ModelSpec) -> list[dict[str, Any]]:
+    """Exactly the native body's fields: Bedrock refuses any other key. A Stability model makes
+    one image per call, so ``numberOfImages`` fans out into calls with distinct seeds."""
+    native = spec.native[task]
+    given = {to_camel(name): value for name, value in _set_fields(request)}
+    body: dict[str, Any] = dict(native.constants)
+    for field, name in native.fields.items():
+        value = given.get(field)
+        if value is None and field in native.always:
+            value = spec.limits[field].default
+        if value is None:
+            continue
+        converter = native.convert.get(field)
+        body[name] = _native(CONVERTERS[converter](value) if converter else value)
+    count = getattr(request, "number_of_images", None) or 1
     if count == 1:
-        return [base]
-    return [{**base, "seed": seed} for seed in fanout_seeds(request.seed, count, seed_max)]
+        return [body]
+    seeds = fanout_seeds(getattr(request, "seed", None), count, int(spec.limits["seed"].max))
+    return [{**body, "seed": seed} for seed in seeds]
 
 
 def fanout_seeds(seed: int | None, count: int, seed_max: int) -> list[int]:
@@ -90,6 +107,6 @@ def fanout_seeds(seed: int | None, count: int, seed_max: int) -> list[int]:
 
 
 def native_bodies(task: str, request: TaskRequest, spec: ModelSpec) -> list[dict[str, Any]]:
-    if spec.family == "stability":
-        return stability_bodies(request, int(spec.limits["seed"].max))
+    if task in spec.native:
+        return stability_bodies(task, request, spec)
     return [task_type_body(task, request)]

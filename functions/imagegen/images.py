@@ -17,7 +17,8 @@ from typing import Literal
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"
-MIME_TYPES = {"png": "image/png", "jpeg": "image/jpeg"}
+MIME_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+ImageFormat = Literal["png", "jpeg", "webp"]
 
 _DATA_URL = re.compile(r"^data:image/[a-zA-Z0-9.+-]+;base64,")
 _S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+)$")
@@ -34,7 +35,7 @@ class ImageFormatError(ValueError):
 
 @dataclass(frozen=True)
 class ImageInfo:
-    format: Literal["png", "jpeg"]
+    format: ImageFormat
     width: int
     height: int
     # True when the image may hold transparency (alpha channel or tRNS chunk).
@@ -126,11 +127,13 @@ def inline_image(data: bytes, max_bytes: int) -> InlineImage:
     return InlineImage(data=data, b64=base64.b64encode(data).decode("ascii"), info=info)
 
 
-def sniff_format(data: bytes) -> Literal["png", "jpeg"] | None:
+def sniff_format(data: bytes) -> ImageFormat | None:
     if data.startswith(PNG_SIGNATURE):
         return "png"
     if data.startswith(JPEG_SIGNATURE):
         return "jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
     return None
 
 
@@ -141,7 +144,9 @@ def inspect_image(data: bytes) -> ImageInfo:
         return _inspect_png(data)
     if kind == "jpeg":
         return _inspect_jpeg(data)
-    raise ImageFormatError("must be a PNG or JPEG image")
+    if kind == "webp":
+        return _inspect_webp(data)
+    raise ImageFormatError("must be a PNG, JPEG or WebP image")
 
 
 def _inspect_png(data: bytes) -> ImageInfo:
@@ -218,6 +223,34 @@ def _inspect_jpeg(data: bytes) -> ImageInfo:
     return ImageInfo("jpeg", size[0], size[1])
 
 
+def _inspect_webp(data: bytes) -> ImageInfo:
+    """The first chunk of a WebP file: VP8 (lossy), VP8L (lossless) or VP8X (extended)."""
+    (riff_size,) = struct.unpack("<I", data[4:8])
+    if len(data) < 30 or riff_size + 8 > len(data):
+        raise ImageFormatError("is a truncated WebP")
+    kind = data[12:16]
+    if kind == b"VP8 ":
+        if data[23:26] != b"\x9d\x01\x2a":
+            raise ImageFormatError("is a corrupt WebP (bad VP8 frame header)")
+        width, height = (value & 0x3FFF for value in struct.unpack("<HH", data[26:30]))
+        alpha = False
+    elif kind == b"VP8L":
+        if data[20] != 0x2F:
+            raise ImageFormatError("is a corrupt WebP (bad VP8L signature)")
+        (bits,) = struct.unpack("<I", data[21:25])
+        width, height = (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        alpha = bool(bits >> 28 & 1)
+    elif kind == b"VP8X":
+        width = int.from_bytes(data[24:27], "little") + 1
+        height = int.from_bytes(data[27:30], "little") + 1
+        alpha = bool(data[20] & 0x10)
+    else:
+        raise ImageFormatError("is a corrupt WebP (unknown first chunk)")
+    if not (width and height):
+        raise ImageFormatError("is a corrupt WebP (zero dimensions)")
+    return ImageInfo("webp", width, height, may_have_alpha=alpha)
+
+
 # --- the two pixel checks ---------------------------------------------------------------
 
 
@@ -246,3 +279,15 @@ def is_black_and_white(image: InlineImage) -> bool:
     """True when every pixel is pure black (0,0,0) or pure white (255,255,255)."""
     colors = _open_pixels(image).convert("RGB").getcolors(maxcolors=2)
     return colors is not None and all(color in ((0, 0, 0), (255, 255, 255)) for _count, color in colors)
+
+
+def inverted_mask(mask: InlineImage) -> str:
+    """A black-and-white mask with black and white swapped, as base64 PNG (the contract marks
+    the region to edit black; Stability's masks mark it white)."""
+    import io
+
+    from PIL import ImageOps
+
+    buffer = io.BytesIO()
+    ImageOps.invert(_open_pixels(mask).convert("L")).save(buffer, "PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")

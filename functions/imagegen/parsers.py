@@ -12,7 +12,8 @@ from .errors import ContentFilteredError, UpstreamError
 from .images import MIME_TYPES, sniff_format
 from .registry import MODELS
 
-# Stable Image Core's finish reason for a call that failed rather than being filtered.
+# A Stability model's finish reason for a call that failed rather than being filtered
+# ("Filter reason: prompt | input image | output image" are filters).
 _STABILITY_INFERENCE_ERROR = "Inference error"
 
 
@@ -46,7 +47,7 @@ def parse_images(model: str, native: Any, requested: int) -> ParsedResponse:
     if not isinstance(native, dict):
         raise UpstreamError(f"{model} returned a response that is not a JSON object")
     if spec.family == "stability":
-        return _stability(native, requested)
+        return _stability(model, native, requested)
     if spec.family == "imagen":
         return _vertex(native, requested)
     return _task_type(native, requested)
@@ -80,7 +81,7 @@ def _decode(value: Any, where: str) -> tuple[bytes, str]:
         raise UpstreamError(f"{where} is not valid base64") from None
     kind = sniff_format(data)
     if kind is None:
-        raise UpstreamError(f"{where} is neither PNG nor JPEG")
+        raise UpstreamError(f"{where} is not a PNG, JPEG or WebP image")
     return data, MIME_TYPES[kind]
 
 
@@ -101,17 +102,17 @@ def _task_type(native: dict[str, Any], requested: int) -> ParsedResponse:
     )
 
 
-def _stability(native: dict[str, Any], requested: int) -> ParsedResponse:
-    """Stable Image Core: parallel ``seeds``, ``finish_reasons`` and ``images`` lists."""
+def _stability(model: str, native: dict[str, Any], requested: int) -> ParsedResponse:
+    """Every Stability model: parallel ``seeds``, ``finish_reasons`` and ``images`` lists."""
     images, reasons, seeds = native.get("images") or [], native.get("finish_reasons") or [], native.get("seeds") or []
     if not all(isinstance(x, list) for x in (images, reasons, seeds)):
         raise UpstreamError("images, finish_reasons and seeds must be lists")
+    if _STABILITY_INFERENCE_ERROR in reasons:
+        raise UpstreamError(f"{model} reported an inference error; retry the request")
     kept: list[tuple[bytes, str, int | None]] = []
     warnings: list[str] = []
     for index, value in enumerate(images):
         reason = reasons[index] if index < len(reasons) else None
-        if reason == _STABILITY_INFERENCE_ERROR:
-            raise UpstreamError("stable-image-core reported an inference error")
         if reason is not None:
             warnings.append(str(reason))
             continue

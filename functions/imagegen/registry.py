@@ -1,17 +1,30 @@
 """The one description of every model: ids, tasks, limits, sizes and lifecycle.
 
-Validation, ``/v1/models`` and the README's model table all read this module; a limit that is
-not written here is not enforced anywhere. Values come from ``shared/specs``; those marked
-(docs) come from the models' public documentation.
+Validation, ``/v1/models``, the deployment (routes, IAM, defaults) and the README's model table
+all read this module; a limit that is not written here is not enforced anywhere. Values come
+from ``shared/specs``; those marked (docs) come from the models' public documentation. The
+seed models (Nova Canvas, Titan, Imagen) are described here, Stability's in ``stability``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Literal, get_args
 
+from .specs import (
+    FreeSizes,
+    Lifecycle,
+    ModelSpec,
+    PixelBounds,
+    Range,
+    TableSizes,
+    chars,
+    count,
+    format_number,
+)
+
+# Every task of the HTTP contract, one route and one Lambda each (core/routes.py).
 Task = Literal[
     "text-to-image",
     "color-guided",
@@ -19,259 +32,37 @@ Task = Literal[
     "inpainting",
     "outpainting",
     "background-removal",
+    "upscale",
+    "search-replace",
+    "search-recolor",
+    "erase-object",
+    "style-transfer",
 ]
 TASKS: tuple[Task, ...] = get_args(Task)
-EDITING_TASKS: frozenset[Task] = frozenset({"inpainting", "outpainting"})
-
-Family = Literal["nova", "titan", "stability", "imagen"]
-
-
-@dataclass(frozen=True)
-class Range:
-    """An inclusive range; for strings and lists it bounds the length."""
-
-    min: float
-    max: float
-    default: float | None = None
-    unit: str = ""
-
-    def __contains__(self, value: float) -> bool:
-        # Written so that NaN (which json.loads accepts) falls outside every range.
-        return self.min <= value <= self.max
-
-    def describe(self) -> str:
-        text = f"{_number(self.min)}–{_number(self.max)}"
-        return f"{text} {self.unit}" if self.unit else text
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"min": self.min, "max": self.max}
-        if self.default is not None:
-            out["default"] = self.default
-        if self.unit:
-            out["unit"] = self.unit
-        return out
-
-
-def _number(value: float) -> str:
-    return f"{value:,}" if float(value).is_integer() else str(value)
-
-
-def _chars(low: int, high: int) -> Range:
-    return Range(low, high, unit="characters")
-
-
-def _items(low: int, high: int) -> Range:
-    return Range(low, high, unit="items")
-
-
-@dataclass(frozen=True)
-class Lifecycle:
-    status: Literal["active", "legacy", "deprecated"]
-    launched: date | None = None
-    end_of_life: date | None = None
-    note: str = ""
-
-    def past_end_of_life(self, today: date) -> bool:
-        return self.end_of_life is not None and today >= self.end_of_life
-
-    def as_dict(self, today: date) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "launched": self.launched and self.launched.isoformat(),
-            "endOfLife": self.end_of_life and self.end_of_life.isoformat(),
-            "pastEndOfLife": self.past_end_of_life(today),
-            "note": self.note or None,
-        }
-
-
-class SizeRule(Protocol):
-    default: tuple[int, int]
-
-    def output_error(self, width: int, height: int) -> str | None: ...
-
-    def input_error(self, width: int, height: int) -> str | None: ...
-
-    def as_dict(self) -> dict[str, Any]: ...
-
-
-@dataclass(frozen=True)
-class FreeSizes:
-    """Nova Canvas: any size within bounds (docs)."""
-
-    min_side: int = 320
-    max_side: int = 4096
-    multiple: int = 16
-    max_ratio: int = 4
-    max_pixels: int = 4_194_304  # exclusive: the total must be *less than* this
-    default: tuple[int, int] = (1024, 1024)
-
-    def input_error(self, width: int, height: int) -> str | None:
-        # Inputs need not be multiples of 16; the model pads them itself (docs).
-        if not (self.min_side <= width <= self.max_side and self.min_side <= height <= self.max_side):
-            return f"each side must be {self.min_side}–{self.max_side} px (got {width}x{height})"
-        if max(width, height) > self.max_ratio * min(width, height):
-            return f"aspect ratio must be between 1:{self.max_ratio} and {self.max_ratio}:1 (got {width}x{height})"
-        if width * height >= self.max_pixels:
-            return f"total pixels must be less than {self.max_pixels:,} (got {width * height:,})"
-        return None
-
-    def output_error(self, width: int, height: int) -> str | None:
-        if width % self.multiple or height % self.multiple:
-            return f"width and height must be multiples of {self.multiple} (got {width}x{height})"
-        return self.input_error(width, height)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": "free",
-            "minSide": self.min_side,
-            "maxSide": self.max_side,
-            "multipleOf": self.multiple,
-            "maxAspectRatio": f"{self.max_ratio}:1",
-            "maxPixelsExclusive": self.max_pixels,
-            "default": list(self.default),
-        }
-
-
-@dataclass(frozen=True)
-class TableSizes:
-    """Titan Image Generator G1: only the sizes of the spec's resolution table."""
-
-    sizes: tuple[tuple[int, int], ...]
-    max_input_side: int
-    default: tuple[int, int]
-
-    def output_error(self, width: int, height: int) -> str | None:
-        if (width, height) in self.sizes:
-            return None
-        return f"{width}x{height} is not a supported size; supported: " + ", ".join(f"{w}x{h}" for w, h in self.sizes)
-
-    def input_error(self, width: int, height: int) -> str | None:
-        if max(width, height) > self.max_input_side:
-            return f"the longer side must be at most {self.max_input_side} px (got {width}x{height})"
-        return None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": "table",
-            "sizes": [[w, h] for w, h in self.sizes],
-            "maxInputSide": self.max_input_side,
-            "default": list(self.default),
-        }
-
-
-@dataclass(frozen=True)
-class AspectRatioSizes:
-    """Stable Image Core: the caller picks an aspect ratio, the model picks the pixels."""
-
-    ratios: Mapping[str, tuple[int, int]]
-    default_ratio: str
-    output_formats: tuple[str, ...]
-
-    @property
-    def default(self) -> tuple[int, int]:
-        return self.ratios[self.default_ratio]
-
-    def output_error(self, width: int, height: int) -> str | None:
-        return None
-
-    def input_error(self, width: int, height: int) -> str | None:
-        return None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": "aspectRatio",
-            "aspectRatios": {ratio: list(size) for ratio, size in self.ratios.items()},
-            "defaultAspectRatio": self.default_ratio,
-            "outputFormats": list(self.output_formats),
-        }
-
-
-@dataclass(frozen=True)
-class PixelBounds:
-    """Bounds on an input image's pixel dimensions, checked from its header before anything
-    decodes it or sends it on: a small file can declare a huge image."""
-
-    max_side: int
-    max_pixels: int
-
-    def input_error(self, width: int, height: int) -> str | None:
-        if max(width, height) > self.max_side:
-            return f"each side must be at most {self.max_side:,} px (got {width}x{height})"
-        if width * height > self.max_pixels:
-            return f"must have at most {self.max_pixels:,} pixels (got {width * height:,})"
-        return None
-
-    def describe(self) -> str:
-        return f"each side at most {self.max_side:,} px, at most {self.max_pixels:,} pixels"
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    model_id: str
-    family: Family
-    title: str
-    tasks: tuple[str, ...]
-    limits: Mapping[str, Range]
-    sizes: SizeRule | None
-    lifecycle: Lifecycle
-    max_input_bytes: int
-    # Request fields this model does not accept: under "*" for every task, else per task.
-    unsupported: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    # Fields this model requires beyond what the task itself requires.
-    required: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    other_ids: tuple[str, ...] = ()
-    input_rules: tuple[str, ...] = ()
-    # Nova refuses PNG inputs with any transparency (docs).
-    requires_opaque_inputs: bool = False
-    # For models whose size rules (``sizes``) say nothing about inputs.
-    input_bounds: PixelBounds | None = None
-
-    @property
-    def provider(self) -> str:
-        return "vertex" if self.family == "imagen" else "bedrock"
-
-    def unsupported_fields(self, task: str) -> frozenset[str]:
-        return self.unsupported.get("*", frozenset()) | self.unsupported.get(task, frozenset())
-
-    def required_fields(self, task: str) -> frozenset[str]:
-        return self.required.get(task, frozenset())
-
-    def describe(self, today: date, model_id: str | None = None) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "title": self.title,
-            "provider": self.provider,
-            "modelId": model_id or self.model_id,
-            "otherModelIds": list(self.other_ids),
-            "tasks": list(self.tasks),
-            "limits": {name: rng.as_dict() for name, rng in self.limits.items()},
-            "sizes": self.sizes.as_dict() if self.sizes else None,
-            "unsupportedFields": {
-                task: sorted(self.unsupported_fields(task)) for task in self.tasks if self.unsupported_fields(task)
-            },
-            "inputImages": {
-                "maxBytes": self.max_input_bytes,
-                "formats": ["png", "jpeg"],
-                "rules": [*self.input_rules, *([self.input_bounds.describe()] if self.input_bounds else [])],
-            },
-            "lifecycle": self.lifecycle.as_dict(today),
-        }
-
+# The tasks Nova Canvas (and Titan G1 v2) were specified with.
+SEED_TASKS: tuple[Task, ...] = TASKS[:6]
 
 # --- shared facts -----------------------------------------------------------------------
 
 MB = 1_000_000
-# Nova publishes no byte limit for inputs; the API Gateway body limit (10 MB) bounds them.
+# Nova and Stability publish no byte limit for an input image; this bounds what a function
+# reads from S3 and what an upload may be.
 API_BODY_LIMIT_BYTES = 10 * 1024 * 1024
+# InvokeModel's body (JSON with base64 images) is at most this many bytes (botocore's model).
+INVOKE_BODY_LIMIT_BYTES = 25_000_000
 
 _GENERATION_COUNT = Range(1, 5, default=1)
 _SIMILARITY = Range(0.2, 1.0, default=0.7)
 _CONTROL_STRENGTH = Range(0.0, 1.0, default=0.7)
-_COLORS = _items(1, 10)
-_VARIATION_IMAGES = _items(1, 5)
+_COLORS = count(1, 10)
+_VARIATION_IMAGES = count(1, 5)
 
-_STABILITY_ONLY = frozenset({"aspectRatio", "outputFormat"})
+# Contract fields only Stability models take (Nova and Titan refuse them by name).
+STABILITY_ONLY = frozenset({
+    "aspectRatio", "outputFormat", "stylePreset", "growMask", "left", "right", "up", "down", "creativity",
+    "searchPrompt", "selectPrompt", "styleImage", "fidelity", "styleStrength", "compositionFidelity",
+    "changeStrength",
+})  # fmt: skip
 _CONDITIONING = frozenset({"conditionImage", "controlMode", "controlStrength"})
 _OUTPUT_SIZE = frozenset({"width", "height"})
 
@@ -309,10 +100,10 @@ TITAN_SIZES = TableSizes(
 )
 
 _TITAN_LIMITS: Mapping[str, Range] = {
-    "prompt": _chars(1, 512),
-    "negativePrompt": _chars(1, 512),
+    "prompt": chars(1, 512),
+    "negativePrompt": chars(1, 512),
     # No separate maskPrompt limit is published; the prompt limit is the safe bound.
-    "maskPrompt": _chars(1, 512),
+    "maskPrompt": chars(1, 512),
     "cfgScale": Range(1.1, 10.0, default=8.0),
     "seed": Range(0, 2_147_483_646, default=0),
     "numberOfImages": _GENERATION_COUNT,
@@ -324,19 +115,17 @@ _TITAN_LIMITS: Mapping[str, Range] = {
 
 _TITAN_INPUT_RULES = ("PNG or JPEG", "longer side at most 1408 px", "at most 5 MB (docs)")
 
-MODELS: Mapping[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
+_SEED_MODELS: tuple[ModelSpec, ...] = (
         ModelSpec(
             name="nova-canvas",
             title="Amazon Nova Canvas",
             model_id="amazon.nova-canvas-v1:0",
             family="nova",
-            tasks=TASKS,
+            tasks=SEED_TASKS,
             limits={
-                "prompt": _chars(1, 1024),
-                "negativePrompt": _chars(1, 1024),
-                "maskPrompt": _chars(1, 1024),
+                "prompt": chars(1, 1024),
+                "negativePrompt": chars(1, 1024),
+                "maskPrompt": chars(1, 1024),
                 "cfgScale": Range(1.1, 10.0, default=6.5),
                 "seed": Range(0, 858_993_459, default=12),
                 "numberOfImages": _GENERATION_COUNT,
@@ -346,10 +135,19 @@ MODELS: Mapping[str, ModelSpec] = {
                 "images": _VARIATION_IMAGES,
             },
             sizes=FreeSizes(),
-            lifecycle=Lifecycle("active", launched=date(2024, 12, 3)),
+            lifecycle=Lifecycle(
+                "legacy",
+                launched=date(2024, 12, 3),
+                legacy_from=date(2026, 3, 30),
+                end_of_life=date(2026, 9, 30),
+                source="api-evangelist/amazon-nova lifecycle (citing the Bedrock model-lifecycle page); "
+                "NousResearch/hermes-agent PR 30488",
+                note="AWS names Amazon Nova 2 Omni (Converse API) as the next image model, which this service "
+                "does not call; the Stability models serve every task but color-guided.",
+            ),
             max_input_bytes=API_BODY_LIMIT_BYTES,
             unsupported={
-                "*": _STABILITY_ONLY,
+                "*": STABILITY_ONLY,
                 # Edits keep the input's size, so Nova takes no width/height for them.
                 "inpainting": _OUTPUT_SIZE,
                 "outpainting": _OUTPUT_SIZE,
@@ -370,13 +168,15 @@ MODELS: Mapping[str, ModelSpec] = {
             limits=_TITAN_LIMITS,
             sizes=TITAN_SIZES,
             lifecycle=Lifecycle(
-                "legacy",
+                "end-of-life",
                 launched=date(2023, 11, 29),
-                note="Legacy on Bedrock; check the Bedrock model-lifecycle page for its end-of-life "
-                "date and move to nova-canvas.",
+                successor="titan-image-v2",
+                source="genkit-ai/genkit PR 6011",
+                note='calls answer ResourceNotFoundException "... reached the end of its life" (observed by '
+                "2026-08-11; the date is not published)",
             ),
             max_input_bytes=5 * MB,
-            unsupported={"*": _STABILITY_ONLY | _CONDITIONING | {"quality"}},
+            unsupported={"*": STABILITY_ONLY | _CONDITIONING | {"quality"}},
             required={"outpainting": frozenset({"prompt"})},
             input_rules=_TITAN_INPUT_RULES,
         ),
@@ -385,55 +185,21 @@ MODELS: Mapping[str, ModelSpec] = {
             title="Amazon Titan Image Generator G1 v2",
             model_id="amazon.titan-image-generator-v2:0",
             family="titan",
-            tasks=TASKS,
+            tasks=SEED_TASKS,
             limits=_TITAN_LIMITS,
             sizes=TITAN_SIZES,
             lifecycle=Lifecycle(
                 "legacy",
                 launched=date(2024, 8, 6),
+                legacy_from=date(2025, 12, 30),
                 end_of_life=date(2026, 6, 30),
-                note="Bedrock model card (docs); successor: nova-canvas.",
+                successor="nova-canvas",
+                source="AWS model card model-card-amazon-titan-image-generator-g1-v2; Bedrock model-lifecycle table",
             ),
             max_input_bytes=5 * MB,
-            unsupported={"*": _STABILITY_ONLY | {"quality"}},
+            unsupported={"*": STABILITY_ONLY | {"quality"}},
             required={"outpainting": frozenset({"prompt"})},
             input_rules=_TITAN_INPUT_RULES,
-        ),
-        ModelSpec(
-            name="stable-image-core",
-            title="Stability AI Stable Image Core",
-            model_id="stability.stable-image-core-v1:1",
-            other_ids=("stability.stable-image-core-v1:0",),
-            family="stability",
-            tasks=("text-to-image",),
-            limits={
-                # The spec's table says 0, but the body needs a prompt and the Stability API
-                # reference it links to bounds it to 1–10,000.
-                "prompt": _chars(1, 10_000),
-                "negativePrompt": _chars(1, 10_000),
-                "seed": Range(0, 4_294_967_295, default=0),
-                # One image per call; the service fans out up to this many calls.
-                "numberOfImages": _GENERATION_COUNT,
-            },
-            sizes=AspectRatioSizes(
-                # Output pixels per aspect ratio (docs), within the spec's 640–1536 px bounds.
-                ratios={
-                    "16:9": (1344, 768),
-                    "1:1": (1024, 1024),
-                    "21:9": (1536, 640),
-                    "2:3": (832, 1216),
-                    "3:2": (1216, 832),
-                    "4:5": (896, 1088),
-                    "5:4": (1088, 896),
-                    "9:16": (768, 1344),
-                    "9:21": (640, 1536),
-                },
-                default_ratio="1:1",
-                output_formats=("png", "jpeg"),
-            ),
-            lifecycle=Lifecycle("active", note="v1:0 is the earlier version of the same model."),
-            max_input_bytes=API_BODY_LIMIT_BYTES,
-            unsupported={"*": _OUTPUT_SIZE | _CONDITIONING | {"quality", "cfgScale"}},
         ),
         ModelSpec(
             name="imagen-3-customization",
@@ -442,7 +208,7 @@ MODELS: Mapping[str, ModelSpec] = {
             family="imagen",
             tasks=("customization",),
             limits={
-                "referenceImages": _items(1, 4),
+                "referenceImages": count(1, 4),
                 "sampleCount": Range(1, 4, default=4),
                 "maskClasses": Range(0, 193),
                 "dilation": Range(0.0, 1.0),
@@ -450,18 +216,44 @@ MODELS: Mapping[str, ModelSpec] = {
             sizes=None,
             lifecycle=Lifecycle(
                 "deprecated",
-                note="Deprecated by Google in favour of newer Imagen models (docs); override the model id to move.",
+                end_of_life=date(2026, 6, 30),
+                source="Vertex Imagen model pages; firebase.google.com/docs/ai-logic/imagen-models-migration",
+                note="Vertex: migrate before 2026-06-30 (named replacement gemini-2.5-flash-image); all Imagen "
+                "models shut down as early as 2026-08-17 (replacement gemini-3.1-flash-image).",
             ),
             max_input_bytes=API_BODY_LIMIT_BYTES,
             # Google publishes no pixel limit for reference images. This bound is ours: above any
             # camera's default output, and it caps a decoded image at 128 MiB (RGBA).
             input_bounds=PixelBounds(max_side=8192, max_pixels=33_554_432),
         ),
-    )
-}
+)
 
-DEFAULT_MODEL = "nova-canvas"
+
+def _stability_models() -> tuple[ModelSpec, ...]:
+    from .stability import STABILITY_MODELS
+
+    return STABILITY_MODELS
+
+
+MODELS: Mapping[str, ModelSpec] = {spec.name: spec for spec in (*_SEED_MODELS, *_stability_models())}
 BEDROCK_MODELS: tuple[str, ...] = tuple(name for name, spec in MODELS.items() if spec.provider == "bedrock")
+# What a request that names no model gets, unless the deployment says otherwise (cdk context
+# ``default_models``): a live model for every task that has one.
+DEFAULT_MODELS: Mapping[str, str] = {
+    "text-to-image": "stable-image-core",
+    "color-guided": "nova-canvas",  # no live model takes a colour palette
+    "image-variation": "sd3-5-large",
+    "inpainting": "stable-image-inpaint",
+    "outpainting": "stable-outpaint",
+    "background-removal": "stable-image-remove-background",
+    "upscale": "stable-fast-upscale",
+    "search-replace": "stable-image-search-replace",
+    "search-recolor": "stable-image-search-recolor",
+    "erase-object": "stable-image-erase-object",
+    "style-transfer": "stable-style-transfer",
+}
+# What a deployment serves unless told otherwise (cdk.json's ``models``): the active ones.
+LIVE_MODELS: tuple[str, ...] = tuple(name for name in BEDROCK_MODELS if MODELS[name].lifecycle.status == "active")
 IMAGEN = MODELS["imagen-3-customization"]
 IMAGEN_LANGUAGES = ("auto", "en", "es", "hi", "ja", "ko", "pt", "zh-TW", "zh", "zh-CN")
 
@@ -511,25 +303,21 @@ def lifecycle_warning(spec: ModelSpec, model_ids: Mapping[str, str] | None, toda
 
 def markdown_table() -> str:
     """The README's model table."""
-    columns = list(TASKS)
     lines = [
-        "| model | Bedrock / Vertex id | " + " | ".join(columns) + " | prompt | lifecycle |",
-        "|---|---|" + "---|" * len(columns) + "---|---|",
+        "| model | Bedrock / Vertex id | tasks | prompt | where | lifecycle |",
+        "|---|---|---|---|---|---|",
     ]
     for spec in MODELS.values():
+        tasks = ", ".join(spec.tasks)
         if spec.family == "imagen":
-            continue
-        marks = " | ".join("✓" if task in spec.tasks else "—" for task in columns)
-        eol = f", end of life {spec.lifecycle.end_of_life}" if spec.lifecycle.end_of_life else ""
-        lines.append(
-            f"| `{spec.name}` | `{spec.model_id}` | {marks} | {spec.limits['prompt'].describe()} "
-            f"| {spec.lifecycle.status}{eol} |"
-        )
-    lines.append(
-        f"| `{IMAGEN.name}` | `{IMAGEN.model_id}` | customization through the Cloud Function "
-        f"({_number(IMAGEN.limits['referenceImages'].min)}–{_number(IMAGEN.limits['referenceImages'].max)} "
-        "reference images) |" + " |" * (len(columns) - 1) + f" — | {IMAGEN.lifecycle.status} |"
-    )
+            references = IMAGEN.limits["referenceImages"]
+            tasks = f"customization through the Cloud Function ({references.describe()})"
+        prompt = spec.limits["prompt"].describe() if "prompt" in spec.limits else "—"
+        where = ", ".join(spec.regions) or "—"
+        lifecycle = spec.lifecycle.status
+        if spec.lifecycle.end_of_life:
+            lifecycle += f", end of life {spec.lifecycle.end_of_life}"
+        lines.append(f"| `{spec.name}` | `{spec.model_id}` | {tasks} | {prompt} | {where} | {lifecycle} |")
     return "\n".join(lines)
 
 

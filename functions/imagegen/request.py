@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -12,9 +13,10 @@ from pydantic import ValidationError
 from .builders import native_bodies
 from .errors import InvalidRequestError, PayloadTooLargeError, from_validation_error
 from .images import ImageFormatError, InlineImage, OverSizeError, S3Image, inline_image
-from .registry import DEFAULT_MODEL, MODELS, TASKS, AspectRatioSizes, ModelSpec, lifecycle_warning, model_id_for
+from .registry import DEFAULT_MODELS, INVOKE_BODY_LIMIT_BYTES, MODELS, TASKS, lifecycle_warning, model_id_for
 from .rules import check_request, check_supported, image_errors, iter_images
 from .schema import IMAGE_FIELDS, TASK_MODELS, ImageTooLarge, TaskRequest
+from .specs import AspectRatioSizes, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -57,16 +59,21 @@ class BuiltRequest:
     @property
     def output_size(self) -> tuple[int, int] | None:
         """Width and height of each output image, when known before the call."""
-        request, sizes = self.request, self.spec.sizes
-        if isinstance(sizes, AspectRatioSizes):
-            return sizes.ratios[getattr(request, "aspect_ratio", None) or sizes.default_ratio]
+        request, spec = self.request, self.spec
+        if isinstance(spec.sizes, AspectRatioSizes):
+            return spec.sizes.ratios[getattr(request, "aspect_ratio", None) or spec.sizes.default_ratio]
         width, height = getattr(request, "width", None), getattr(request, "height", None)
         source = getattr(request, "image", None)
         if width is None and height is None and isinstance(source, InlineImage):
-            return source.info.size  # edits keep the input's size
-        if sizes is None:
+            # Edits keep the input's size; an upscaler multiplies it, an outpaint extends it.
+            source_width, source_height = source.info.size
+            scale = spec.output_scale or 1
+            extend = [getattr(request, side, None) or 0 for side in ("left", "right", "up", "down")]
+            return source_width * scale + extend[0] + extend[1], source_height * scale + extend[2] + extend[3]
+        if spec.sizes is None:
             return None
-        return (sizes.default[0] if width is None else width, sizes.default[1] if height is None else height)
+        default = spec.sizes.default
+        return (default[0] if width is None else width, default[1] if height is None else height)
 
     @property
     def cost_pixels(self) -> int | None:
@@ -75,6 +82,11 @@ class BuiltRequest:
         if size is None:
             return None
         return self.requested * size[0] * size[1] * (2 if self.premium else 1)
+
+    @property
+    def long_running(self) -> bool:
+        """Whether ``mode: auto`` runs this request as a job whatever its size."""
+        return self.spec.long_running
 
     def parameters(self) -> dict[str, Any]:
         """The request as the manifest records it: images described, never embedded."""
@@ -111,7 +123,7 @@ class BuiltRequest:
         errors = image_errors(request, self.spec)
         if errors:
             raise InvalidRequestError.from_details(errors)
-        return replace(self, request=request, s3_refs=[], bodies=native_bodies(self.task, request, self.spec))
+        return replace(self, request=request, s3_refs=[], bodies=_bodies(self.task, request, self.spec))
 
 
 def build_request(
@@ -120,18 +132,22 @@ def build_request(
     model_ids: Mapping[str, str] | None = None,
     *,
     input_bucket: str | None = None,
+    default_models: Mapping[str, str] | None = None,
     today: date | None = None,
 ) -> BuiltRequest:
     """Validate ``payload`` (the unified request) for ``task`` and build the native bodies.
 
     ``model_ids`` overrides Bedrock model ids by model name. ``input_bucket``, when given, is
-    the only bucket s3:// references may name.
+    the only bucket s3:// references may name. A request that names no model gets
+    ``default_models[task]``, else the registry's default for the task.
     """
     if task not in TASKS:
         raise InvalidRequestError.for_field("task", f"must be one of {', '.join(TASKS)}")
     if not isinstance(payload, dict):
         raise InvalidRequestError.for_field("body", "must be a JSON object")
-    model = payload.get("model", DEFAULT_MODEL)
+    model = payload.get("model")
+    if model is None:
+        model = (default_models or {}).get(task) or DEFAULT_MODELS[task]
     spec = MODELS.get(model) if isinstance(model, str) else None
     if spec is None or spec.provider != "bedrock":
         names = ", ".join(name for name, s in MODELS.items() if s.provider == "bedrock")
@@ -160,7 +176,7 @@ def build_request(
         task=task,
         model=spec.name,
         model_id=model_id_for(spec, model_ids),
-        bodies=[] if refs else native_bodies(task, request, spec),
+        bodies=[] if refs else _bodies(task, request, spec),
         requested=getattr(request, "number_of_images", None) or 1,
         mode=request.mode,
         response_format=request.response_format,
@@ -169,3 +185,17 @@ def build_request(
         request=request,
         spec=spec,
     )
+
+
+def _bodies(task: str, request: TaskRequest, spec: ModelSpec) -> list[dict[str, Any]]:
+    """The native bodies, each within InvokeModel's body limit."""
+    bodies = native_bodies(task, request, spec)
+    for body in bodies:
+        size = len(json.dumps(body, separators=(",", ":")))
+        if size > INVOKE_BODY_LIMIT_BYTES:
+            message = (
+                f"the request for {spec.name} would be {size:,} bytes; InvokeModel takes at most "
+                f"{INVOKE_BODY_LIMIT_BYTES:,} (images travel base64-encoded): send smaller images"
+            )
+            raise PayloadTooLargeError(message, [{"field": "body", "message": message}])
+    return bodies

@@ -9,8 +9,8 @@ from pydantic.alias_generators import to_camel, to_snake
 
 from .errors import InvalidRequestError, UnsupportedError
 from .images import ImageFormatError, ImageInput, InlineImage, is_black_and_white, is_fully_opaque
-from .registry import ModelSpec
 from .schema import IMAGE_FIELDS, TaskRequest
+from .specs import ModelSpec
 
 Detail = dict[str, str]
 
@@ -30,8 +30,9 @@ def check_request(task: str, request: TaskRequest, spec: ModelSpec) -> None:
     details = [
         *_required(task, request, spec),
         *_limits(request, spec),
+        *_output_format(request, spec),
         *_sizes(request, spec),
-        *_combinations(request),
+        *_combinations(task, request, spec),
     ]
     if not details:
         details = image_errors(request, spec)
@@ -56,6 +57,12 @@ def _limits(request: TaskRequest, spec: ModelSpec) -> Iterator[Detail]:
             yield {"field": name, "message": f"must be {rng.describe()} for {spec.name} (got {got})"}
 
 
+def _output_format(request: TaskRequest, spec: ModelSpec) -> Iterator[Detail]:
+    chosen = getattr(request, "output_format", None)
+    if chosen is not None and chosen not in spec.output_formats:
+        yield {"field": "outputFormat", "message": f"must be one of {', '.join(spec.output_formats)} for {spec.name}"}
+
+
 def _sizes(request: TaskRequest, spec: ModelSpec) -> Iterator[Detail]:
     width, height = getattr(request, "width", None), getattr(request, "height", None)
     if spec.sizes is None or (width is None and height is None):
@@ -69,17 +76,27 @@ def _sizes(request: TaskRequest, spec: ModelSpec) -> Iterator[Detail]:
         yield {"field": "width" if width is not None else "height", "message": message}
 
 
-def _combinations(request: TaskRequest) -> Iterator[Detail]:
-    if hasattr(request, "mask_prompt") and (request.mask_prompt is None) == (request.mask_image is None):
+_SIDES = ("left", "right", "up", "down")
+
+
+def _combinations(task: str, request: TaskRequest, spec: ModelSpec) -> Iterator[Detail]:
+    unsupported = spec.unsupported_fields(task)
+    # A model that takes a mask prompt takes one way of naming the region: prompt or image.
+    takes_mask_prompt = "maskPrompt" not in unsupported and hasattr(request, "mask_prompt")
+    if takes_mask_prompt and (request.mask_prompt is None) == (request.mask_image is None):
         both = request.mask_prompt is not None
         yield {
             "field": "maskImage" if both else "maskPrompt",
             "message": "give maskPrompt or maskImage, not both" if both else "give maskPrompt or maskImage",
         }
-    if getattr(request, "condition_image", None) is None:
-        for name in ("control_mode", "control_strength"):
-            if getattr(request, name, None) is not None:
-                yield {"field": to_camel(name), "message": "applies only with conditionImage"}
+    extends = "left" not in unsupported and hasattr(request, "left")
+    if extends and not any(getattr(request, side) for side in _SIDES):
+        yield {"field": "left", "message": "extend at least one side: left, right, up or down above 0"}
+    for image, options in (("condition_image", ("control_mode", "control_strength")), ("style_image", ("fidelity",))):
+        if getattr(request, image, None) is None:
+            for name in options:
+                if getattr(request, name, None) is not None:
+                    yield {"field": to_camel(name), "message": f"applies only with {to_camel(image)}"}
 
 
 def iter_images(request: TaskRequest) -> Iterator[tuple[str, ImageInput]]:
@@ -107,8 +124,16 @@ def image_errors(request: TaskRequest, spec: ModelSpec) -> list[Detail]:
     return errors
 
 
+_FORMAT_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WebP"}
+
+
 def _image_error(path: str, image: InlineImage, request: TaskRequest, spec: ModelSpec) -> str | None:
-    size_error = spec.sizes.input_error(image.info.width, image.info.height) if spec.sizes else None
+    if image.info.format not in spec.input_formats:
+        names = " or ".join(_FORMAT_NAMES[name] for name in spec.input_formats)
+        return f"must be {names} for {spec.name} (got {_FORMAT_NAMES[image.info.format]})"
+    width, height = image.info.size
+    size_error = spec.sizes.input_error(width, height) if spec.sizes else None
+    size_error = size_error or (spec.input_bounds.input_error(width, height) if spec.input_bounds else None)
     if size_error:
         return f"{size_error} for {spec.name}"
     if path == "maskImage":

@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidato
 from pydantic.alias_generators import to_camel
 
 from .images import ImageFormatError, ImageInput, OverSizeError, parse_image_value
-from .registry import API_BODY_LIMIT_BYTES, DEFAULT_MODEL
+from .registry import API_BODY_LIMIT_BYTES
 
 Mode = Literal["auto", "sync", "async"]
 ResponseFormat = Literal["url", "base64"]
@@ -21,7 +21,13 @@ Quality = Literal["standard", "premium"]
 ControlMode = Literal["CANNY_EDGE", "SEGMENTATION"]
 OutPaintingMode = Literal["DEFAULT", "PRECISE"]
 AspectRatio = Literal["16:9", "1:1", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21"]
-OutputFormat = Literal["png", "jpeg"]
+OutputFormat = Literal["png", "jpeg", "webp"]
+# Stability's style presets (stability-on-bedrock.txt sec.3).
+StylePreset = Literal[
+    "3d-model", "analog-film", "anime", "cinematic", "comic-book", "digital-art", "enhance", "fantasy-art",
+    "isometric", "line-art", "low-poly", "modeling-compound", "neon-punk", "origami", "photographic", "pixel-art",
+    "tile-texture",
+]  # fmt: skip
 Color = Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")]
 
 
@@ -69,9 +75,23 @@ class Request(BaseModel):
         arbitrary_types_allowed=True,
     )
 
-    model: str = DEFAULT_MODEL
+    # None: the deployment's default model for the task.
+    model: str | None = None
     mode: Mode = "auto"
     response_format: ResponseFormat = "url"
+
+
+# Contract fields that steer the service, not the model.
+SERVICE_FIELDS = frozenset({"model", "mode", "responseFormat"})
+
+
+class Styled(Request):
+    """What every Stability request may carry besides its task's own fields."""
+
+    negative_prompt: Text | None = None
+    seed: int | None = None
+    output_format: OutputFormat | None = None
+    style_preset: StylePreset | None = None
 
 
 class Generation(Request):
@@ -89,8 +109,11 @@ class TextToImage(Generation):
     condition_image: Image | None = None
     control_mode: ControlMode | None = None
     control_strength: float | None = None
+    style_image: Image | None = None
+    fidelity: float | None = None
     aspect_ratio: AspectRatio | None = None
     output_format: OutputFormat | None = None
+    style_preset: StylePreset | None = None
 
 
 class ColorGuided(Generation):
@@ -105,6 +128,7 @@ class ImageVariation(Generation):
     similarity_strength: float | None = None
     prompt: Text | None = None
     negative_prompt: Text | None = None
+    output_format: OutputFormat | None = None
 
 
 class Inpainting(Generation):
@@ -113,17 +137,69 @@ class Inpainting(Generation):
     mask_image: Image | None = None
     prompt: Text | None = None
     negative_prompt: Text | None = None
+    grow_mask: int | None = None
+    output_format: OutputFormat | None = None
+    style_preset: StylePreset | None = None
 
 
 class Outpainting(Inpainting):
     out_painting_mode: OutPaintingMode | None = None
+    left: int | None = None
+    right: int | None = None
+    up: int | None = None
+    down: int | None = None
+    creativity: float | None = None
 
 
 class BackgroundRemoval(Request):
     image: Image
+    output_format: OutputFormat | None = None
 
 
-TaskRequest = TextToImage | ColorGuided | ImageVariation | Inpainting | Outpainting | BackgroundRemoval
+class Upscale(Styled):
+    image: Image
+    prompt: Text | None = None
+    creativity: float | None = None
+
+
+class SearchReplace(Styled):
+    image: Image
+    prompt: Text
+    search_prompt: Text
+    grow_mask: int | None = None
+
+
+class SearchRecolor(Styled):
+    image: Image
+    prompt: Text
+    select_prompt: Text
+    grow_mask: int | None = None
+
+
+class EraseObject(Request):
+    image: Image
+    mask_image: Image | None = None
+    grow_mask: int | None = None
+    seed: int | None = None
+    output_format: OutputFormat | None = None
+
+
+class StyleTransfer(Request):
+    image: Image
+    style_image: Image
+    prompt: Text | None = None
+    negative_prompt: Text | None = None
+    style_strength: float | None = None
+    composition_fidelity: float | None = None
+    change_strength: float | None = None
+    seed: int | None = None
+    output_format: OutputFormat | None = None
+
+
+TaskRequest = (
+    TextToImage | ColorGuided | ImageVariation | Inpainting | Outpainting | BackgroundRemoval | Upscale
+    | SearchReplace | SearchRecolor | EraseObject | StyleTransfer
+)  # fmt: skip
 
 # The route names the task, so the task picks the model class directly.
 TASK_MODELS: dict[str, type[TaskRequest]] = {
@@ -133,6 +209,24 @@ TASK_MODELS: dict[str, type[TaskRequest]] = {
     "inpainting": Inpainting,
     "outpainting": Outpainting,
     "background-removal": BackgroundRemoval,
+    "upscale": Upscale,
+    "search-replace": SearchReplace,
+    "search-recolor": SearchRecolor,
+    "erase-object": EraseObject,
+    "style-transfer": StyleTransfer,
 }
 
-IMAGE_FIELDS = ("condition_image", "reference_image", "images", "image", "mask_image")
+
+def contract_fields(task: str) -> frozenset[str]:
+    """The fields a request for ``task`` may carry, as the caller spells them (model facing only)."""
+    fields = TASK_MODELS[task].model_fields
+    return frozenset(field.alias or name for name, field in fields.items()) - SERVICE_FIELDS
+
+
+def trigger_field(task: str) -> str:
+    """The field an image dropped under ``triggers/<task>/`` fills: the task's first image field."""
+    fields = TASK_MODELS[task].model_fields
+    return next(field.alias or name for name, field in fields.items() if name in IMAGE_FIELDS)
+
+
+IMAGE_FIELDS = ("condition_image", "style_image", "reference_image", "images", "image", "mask_image")

@@ -19,13 +19,32 @@ def error_of(task: str, payload) -> ImageGenError:
     return caught.value
 
 
-def test_defaults_to_nova_canvas_and_sends_only_what_was_given():
-    built = build_request("text-to-image", {"prompt": "a fox"})
+def test_sends_only_what_was_given():
+    built = build_request("text-to-image", {"model": "nova-canvas", "prompt": "a fox"})
     assert (built.model, built.model_id, built.mode, built.response_format) == (
         "nova-canvas", "amazon.nova-canvas-v1:0", "auto", "url",
     )  # fmt: skip
     assert built.bodies == [{"taskType": "TEXT_IMAGE", "textToImageParams": {"text": "a fox"}}]
     assert built.seeds == [12]  # Nova's documented default seed
+
+
+@pytest.mark.parametrize(
+    ("task", "payload", "live"),
+    [
+        ("text-to-image", {"prompt": "a fox"}, "stable-image-core"),
+        ("image-variation", {"images": [IMG], "prompt": "a fox"}, "sd3-5-large"),
+        ("upscale", {"image": IMG}, "stable-fast-upscale"),
+        ("background-removal", {"image": IMG}, "stable-image-remove-background"),
+        ("style-transfer", {"image": IMG, "styleImage": IMG}, "stable-style-transfer"),
+    ],
+)
+def test_a_request_naming_no_model_gets_a_live_model(task, payload, live):
+    assert build_request(task, payload).model == live
+
+
+def test_a_deployments_default_model_comes_before_the_registrys():
+    built = build_request("text-to-image", {"prompt": "a fox"}, default_models={"text-to-image": "nova-canvas"})
+    assert built.model == "nova-canvas"
 
 
 def test_a_task_the_model_lacks_is_unsupported_naming_model_and_task():
@@ -56,7 +75,7 @@ def test_a_field_the_model_lacks_is_unsupported_naming_the_field(model, field, v
 
 
 def test_nova_edits_take_no_output_size():
-    err = error_of("inpainting", {"image": IMG, "maskPrompt": "cat", "width": 512})
+    err = error_of("inpainting", {"model": "nova-canvas", "image": IMG, "maskPrompt": "cat", "width": 512})
     assert (err.code, err.details[0]["field"]) == ("unsupported", "width")
 
 
@@ -78,8 +97,10 @@ def test_unknown_model_is_invalid_and_lists_the_models():
 
 
 def test_mask_prompt_xor_mask_image():
-    neither = error_of("inpainting", {"image": IMG})
-    both = error_of("outpainting", {"image": IMG, "maskPrompt": "a", "maskImage": mask_b64(512, 512)})
+    neither = error_of("inpainting", {"model": "nova-canvas", "image": IMG})
+    both = error_of(
+        "outpainting", {"model": "nova-canvas", "image": IMG, "maskPrompt": "a", "maskImage": mask_b64(512, 512)}
+    )
     assert neither.details[0]["field"] == "maskPrompt"
     assert both.details[0]["field"] == "maskImage"
 
@@ -87,7 +108,7 @@ def test_mask_prompt_xor_mask_image():
 def test_titan_outpainting_requires_a_prompt_nova_does_not():
     err = error_of("outpainting", {"model": "titan-image-v2", "image": IMG, "maskPrompt": "sky"})
     assert err.details == [{"field": "prompt", "message": "is required by titan-image-v2 for outpainting"}]
-    assert build_request("outpainting", {"image": IMG, "maskPrompt": "sky"}).bodies
+    assert build_request("outpainting", {"model": "nova-canvas", "image": IMG, "maskPrompt": "sky"}).bodies
 
 
 def test_control_fields_need_a_condition_image():
@@ -97,7 +118,9 @@ def test_control_fields_need_a_condition_image():
 
 def test_s3_references_wait_for_resolution_and_foreign_buckets_are_refused():
     built = build_request(
-        "inpainting", {"image": "s3://inputs/uploads/a.png", "maskPrompt": "dog"}, input_bucket="inputs"
+        "inpainting",
+        {"model": "nova-canvas", "image": "s3://inputs/uploads/a.png", "maskPrompt": "dog"},
+        input_bucket="inputs",
     )
     assert built.bodies == [] and not built.resolved
     assert [(path, ref.uri) for path, ref in built.s3_refs] == [("image", "s3://inputs/uploads/a.png")]
@@ -138,9 +161,10 @@ def test_stable_image_core_fans_out_with_distinct_seeds_derived_from_the_given_s
 
 
 def test_cost_pixels_weighs_count_size_and_premium():
-    built = build_request("text-to-image", {"prompt": "x", "numberOfImages": 4, "width": 1024, "height": 1024})
+    nova = {"model": "nova-canvas", "prompt": "x"}
+    built = build_request("text-to-image", {**nova, "numberOfImages": 4, "width": 1024, "height": 1024})
     assert built.cost_pixels == 4 * 1024 * 1024
-    premium = build_request("text-to-image", {"prompt": "x", "quality": "premium", "numberOfImages": 2})
+    premium = build_request("text-to-image", {**nova, "quality": "premium", "numberOfImages": 2})
     assert premium.cost_pixels == 2 * 1024 * 1024 * 2
     sic = build_request("text-to-image", {"model": "stable-image-core", "prompt": "x", "aspectRatio": "16:9",
                                           "numberOfImages": 2})  # fmt: skip
@@ -148,7 +172,9 @@ def test_cost_pixels_weighs_count_size_and_premium():
 
 
 def test_parameters_for_the_manifest_describe_images_without_their_data():
-    built = build_request("image-variation", {"images": [IMG, "s3://inputs/x.png"], "prompt": "p"})
+    built = build_request(
+        "image-variation", {"model": "nova-canvas", "images": [IMG, "s3://inputs/x.png"], "prompt": "p"}
+    )
     params = built.parameters()
     assert params["images[0]"] == {"contentType": "image/png", "width": 512, "height": 512}
     assert params["images[1]"] == {"s3Uri": "s3://inputs/x.png"}
@@ -165,4 +191,4 @@ def test_model_id_override_and_lifecycle_warnings():
         today=date(2026, 11, 22),
     )
     assert moved.model_id.endswith("/custom") and moved.warnings == []
-    assert build_request("text-to-image", {"prompt": "x"}).warnings == []
+    assert build_request("text-to-image", {"model": "stable-image-core", "prompt": "x"}).warnings == []

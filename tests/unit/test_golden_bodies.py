@@ -39,3 +39,14 @@ def test_every_task_of_every_family_has_a_golden_case():
     for task in ("text-to-image", "image-variation", "inpainting", "outpainting"):
         assert (task, "titan") in covered
     assert ("text-to-image", "stable") in covered
+
+
+def test_every_task_and_every_task_of_every_stability_model_has_a_golden_case():
+    from imagegen.registry import MODELS, TASKS
+
+    cases = [load(name) for name in BEDROCK_CASES]
+    assert {case["task"] for case in cases} == set(TASKS)
+    for spec in MODELS.values():
+        if spec.family == "stability":
+            tasks = {case["task"] for case in cases if case["request"]["model"] == spec.name}
+            assert tasks == set(spec.tasks), spec.name

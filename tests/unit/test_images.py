@@ -98,9 +98,9 @@ def test_image_values_accept_base64_data_urls_and_s3_references():
 
 def test_bad_image_is_a_400_naming_the_field():
     with pytest.raises(ImageGenError) as caught:
-        build_request("image-variation", {"images": [png_b64(512, 512), b64(b"GIF89a....")]})
+        build_request("image-variation", {"model": "nova-canvas", "images": [png_b64(512, 512), b64(b"GIF89a....")]})
     assert caught.value.status == 400
-    assert caught.value.details == [{"field": "images[1]", "message": "must be a PNG or JPEG image"}]
+    assert caught.value.details == [{"field": "images[1]", "message": "must be a PNG, JPEG or WebP image"}]
 
 
 def test_image_over_the_model_limit_is_413_before_decoding():
@@ -116,9 +116,9 @@ def rgba_png(alpha: int) -> str:
 
 
 def test_nova_refuses_transparent_png_but_accepts_opaque_alpha():
-    assert build_request("background-removal", {"image": rgba_png(255)}).bodies
+    assert build_request("background-removal", {"model": "nova-canvas", "image": rgba_png(255)}).bodies
     with pytest.raises(ImageGenError) as caught:
-        build_request("background-removal", {"image": rgba_png(254)})
+        build_request("background-removal", {"model": "nova-canvas", "image": rgba_png(254)})
     assert caught.value.details[0]["field"] == "image"
     assert "transparent" in caught.value.details[0]["message"]
     # Titan has no such rule.
@@ -131,18 +131,19 @@ def test_palette_png_with_transparency_chunk_is_checked_too():
     buffer = io.BytesIO()
     image.save(buffer, "PNG", transparency=0)
     with pytest.raises(ImageGenError, match="transparent"):
-        build_request("background-removal", {"image": b64(buffer.getvalue())})
+        build_request("background-removal", {"model": "nova-canvas", "image": b64(buffer.getvalue())})
 
 
 def test_masks_must_be_pure_black_and_white():
     grey = png_b64(512, 512, (128, 128, 128))
     with pytest.raises(ImageGenError) as caught:
-        build_request("inpainting", {"image": png_b64(512, 512), "maskImage": grey})
+        build_request("inpainting", {"model": "nova-canvas", "image": png_b64(512, 512), "maskImage": grey})
     assert caught.value.details[0]["field"] == "maskImage"
     jpeg_mask = b64(jpeg_bytes(512, 512, (0, 0, 0)))
     try:
-        build_request("inpainting", {"image": png_b64(512, 512), "maskImage": jpeg_mask})
+        build_request("inpainting", {"model": "nova-canvas", "image": png_b64(512, 512), "maskImage": jpeg_mask})
     except ImageGenError as exc:  # JPEG artefacts usually add grey; the hint says why
         assert "PNG" in exc.details[0]["message"]
     black_and_white = png_b64(512, 512, (0, 0, 0))
-    assert build_request("inpainting", {"image": png_b64(512, 512), "maskImage": black_and_white}).bodies
+    nova = {"model": "nova-canvas", "image": png_b64(512, 512)}
+    assert build_request("inpainting", {**nova, "maskImage": black_and_white}).bodies
