@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from imagegen.registry import BEDROCK_MODELS
+from imagegen.registry import BEDROCK_MODELS, DEFAULT_MODELS, MODELS, TASKS
 
 from . import ROOT
 from .defaults import LOG_RETENTION
@@ -27,6 +27,9 @@ class DeployConfig:
     models: tuple[str, ...]
     # Per-model id overrides, e.g. {"titan-image-v2": "<successor id>"}.
     model_ids: Mapping[str, str]
+    # The model of a request that names none, per task; tasks left out get the registry's
+    # default when that model is enabled, else the first enabled model that serves the task.
+    default_models: Mapping[str, str]
     async_threshold_pixels: int
     presign_ttl_seconds: int
     upload_ttl_seconds: int
@@ -51,6 +54,12 @@ class DeployConfig:
         stray = sorted(set(self.model_ids) - set(self.models))
         if stray:
             raise ValueError(f"model_ids: {', '.join(stray)} not in models")
+        for task, model in self.default_models.items():
+            if task not in TASKS:
+                raise ValueError(f"default_models: {task} is not a task ({', '.join(TASKS)})")
+            if model not in self.models or task not in MODELS[model].tasks:
+                serving = ", ".join(name for name in self.models if task in MODELS[name].tasks) or "none"
+                raise ValueError(f"default_models: {task}={model} — an enabled model that serves it: {serving}")
         if not 2 <= self.trigger_max_concurrency <= 1000:
             raise ValueError("trigger_max_concurrency: SQS event sources take 2 to 1000")
         if self.upload_ttl_seconds > 7 * 24 * 3600 or self.presign_ttl_seconds > 7 * 24 * 3600:
@@ -65,6 +74,19 @@ class DeployConfig:
                 f"cors_origins: {malformed or list(self.cors_origins)} — give origins such as "
                 '"https://app.example.com" (scheme, host, optional port; no path), or "*" alone'
             )
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The tasks the enabled models serve: each gets its route and Lambda."""
+        return tuple(task for task in TASKS if any(task in MODELS[name].tasks for name in self.models))
+
+    def default_model(self, task: str) -> str:
+        """The model a request for ``task`` that names none gets in this deployment."""
+        if task in self.default_models:
+            return self.default_models[task]
+        if DEFAULT_MODELS[task] in self.models:
+            return DEFAULT_MODELS[task]
+        return next(name for name in self.models if task in MODELS[name].tasks)
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> DeployConfig:

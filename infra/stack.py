@@ -11,6 +11,7 @@ from constructs import Construct
 
 from core import layout
 from core.config import Settings
+from core.routes import ROUTES
 from core.topology import FUNCTION_SETTINGS
 from imagegen.registry import MODELS, inference_profile_model, model_id_for
 
@@ -47,6 +48,7 @@ class ImageGenStack(Stack):
             bedrock_region=bedrock_region,
             model_ids=dict(config.model_ids),
             enabled_models=config.models,
+            default_models={task: config.default_model(task) for task in config.tasks},
             async_threshold_pixels=config.async_threshold_pixels,
             presign_ttl_seconds=config.presign_ttl_seconds,
             upload_ttl_seconds=config.upload_ttl_seconds,
@@ -78,6 +80,8 @@ class ImageGenStack(Stack):
             quota_per_day=config.quota_per_day,
             iam_auth=config.iam_auth,
             cors_origins=config.cors_origins,
+            # A task route exists only where an enabled model serves the task.
+            routes=[route for route in ROUTES if route.task is None or route.task in config.tasks],
         )
         self.triggers = UploadTriggers(
             self,

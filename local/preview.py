@@ -19,7 +19,8 @@ from typing import Any
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps
 
-from imagegen.registry import MODELS, AspectRatioSizes
+from imagegen.registry import MODELS
+from imagegen.specs import AspectRatioSizes
 
 NOTICE = "local preview engine: these images are deterministic previews, not model output"
 MASK_PROMPT_NOTICE = (
@@ -50,7 +51,7 @@ class PreviewEngine:
     def bedrock(self, model_id: str, body: dict[str, Any]) -> Native:
         """The native response (status, JSON) of ``InvokeModel`` for ``model_id``."""
         if model_id.startswith("stability."):
-            return self._stability(body)
+            return self._stability(model_id.removeprefix("stability.").rsplit("-v", 1)[0], body)
         family = "nova" if ".nova" in model_id else "titan"
         return self._task_type(family, body)
 
@@ -75,19 +76,16 @@ class PreviewEngine:
         error = BEDROCK_OUTPUT_FILTERED.format(count=filtered) if filtered else None
         return 200, {"images": [_b64(image) for image in images], "error": error}
 
-    def _stability(self, body: dict[str, Any]) -> Native:
+    def _stability(self, name: str, body: dict[str, Any]) -> Native:
+        """Any Stability model (``name`` as in the registry): one image per call."""
         prompt = str(body.get("prompt", ""))
         seed = int(body.get("seed", 0))
         if self._blocked(prompt) and seed % 2 == 1:
             # One call per image, each with its own seed: the output filter takes the odd ones,
             # so a fan-out is partly filtered and a single odd-seeded call entirely.
             return 200, {"seeds": [seed], "finish_reasons": [STABILITY_OUTPUT_FILTER], "images": []}
-        sizes = MODELS["stable-image-core"].sizes
-        assert isinstance(sizes, AspectRatioSizes)
-        width, height = sizes.ratios[body.get("aspect_ratio") or sizes.default_ratio]
-        image = _pattern(width, height, _rng(body, seed, 0))
-        fmt = body.get("output_format", "png")
-        data = _jpeg(image) if fmt == "jpeg" else _png(image)
+        image = _stability_image(name, body, _rng(body, seed, 0))
+        data = _encode(image, body.get("output_format", "png"))
         return 200, {"seeds": [seed], "finish_reasons": [None], "images": [_b64(data)]}
 
     # --- Vertex AI -------------------------------------------------------------------------
@@ -152,6 +150,77 @@ def _render(
     if params.get("conditionImage"):
         image = _follow_edges(image, _open(params["conditionImage"]))
     return image
+
+
+# What each Stability model's preview keeps (the README lists these promises).
+PREVIEW_SCALE = {"stable-fast-upscale": 4, "stable-creative-upscale": 2, "stable-conservative-upscale": 2}
+
+
+def _stability_image(name: str, body: dict[str, Any], rng: random.Random) -> Image.Image:
+    source = _open(body["image"]).convert("RGB") if body.get("image") else None
+    if name in PREVIEW_SCALE:
+        scale = PREVIEW_SCALE[name]
+        return source.resize((source.width * scale, source.height * scale), Image.Resampling.LANCZOS)
+    if name == "stable-image-remove-background":
+        return remove_background(source)
+    if name == "stable-outpaint":
+        return _outpaint(source, body, rng)
+    if name in ("stable-image-inpaint", "stable-image-erase-object"):
+        # Stability's masks are white where the image changes.
+        change = _open(body["mask"]).convert("L").resize(source.size).point(lambda v: 255 if v >= 128 else 0)
+        if name == "stable-image-inpaint":
+            fill = _pattern(source.width, source.height, rng)
+        else:
+            fill = Image.new("RGB", source.size, _mean_colour(source, ImageOps.invert(change)))
+        out = source.copy()
+        out.paste(fill, mask=change)
+        return out
+    if name == "stable-image-search-replace":
+        out = source.copy()
+        out.paste(_pattern(source.width, source.height, rng), mask=_subject_mask(source))
+        return out
+    if name == "stable-image-search-recolor":
+        tinted = ImageOps.colorize(source.convert("L"), (0, 0, 0), _colour(rng))
+        return Image.composite(tinted, source, _subject_mask(source))
+    if name in ("stable-image-control-sketch", "stable-image-control-structure"):
+        return _follow_edges(_pattern(source.width, source.height, rng), source)
+    if name == "stable-style-transfer":
+        content = _open(body["init_image"]).convert("RGB")
+        width, height = _one_megapixel(content.width, content.height)
+        palette = _dominant_colours(_open(body["style_image"]), 4)
+        styled = _pattern(width, height, rng, palette=palette)
+        return Image.blend(styled, content.resize((width, height)), float(body.get("composition_fidelity", 0.9)) / 2)
+    sizes = MODELS["stable-image-core"].sizes
+    assert isinstance(sizes, AspectRatioSizes)
+    if name == "sd3-5-large" and body.get("mode") == "image-to-image":
+        return _variation([source], source.width, source.height, 1 - float(body.get("strength", 0.3)), rng)
+    width, height = sizes.ratios[body.get("aspect_ratio") or sizes.default_ratio]
+    if name == "stable-image-style-guide":
+        return _pattern(width, height, rng, palette=_dominant_colours(source, 4))
+    return _pattern(width, height, rng)
+
+
+def _outpaint(source: Image.Image, body: dict[str, Any], rng: random.Random) -> Image.Image:
+    """The source pasted unchanged into a canvas grown by left/right/up/down, the rest invented."""
+    left, right, up, down = (int(body.get(side, 0)) for side in ("left", "right", "up", "down"))
+    canvas = _pattern(source.width + left + right, source.height + up + down, rng)
+    canvas.paste(source, (left, up))
+    return canvas
+
+
+def _one_megapixel(width: int, height: int) -> tuple[int, int]:
+    scale = (1024 * 1024 / (width * height)) ** 0.5
+    return max(int(width * scale) // 8 * 8, 8), max(int(height * scale) // 8 * 8, 8)
+
+
+def _encode(image: Image.Image, output_format: str) -> bytes:
+    if output_format == "jpeg":
+        return _jpeg(image)
+    if output_format == "webp":
+        buffer = io.BytesIO()
+        image.save(buffer, "WEBP", lossless=True)
+        return buffer.getvalue()
+    return _png(image)
 
 
 # --- images ----------------------------------------------------------------------------------

@@ -308,7 +308,7 @@ serverless-imagegen local stack (images come from a preview engine, not a model)
   written to     {state_dir / "stack.json"}
 
   curl -s -X POST {info["api"]}/text-to-image -H 'x-api-key: {info["apiKey"]}' \\
-       -H 'content-type: application/json' -d '{{"prompt": "a lighthouse at dusk", "width": 512, "height": 512}}'
+       -H 'content-type: application/json' -d '{{"prompt": "a lighthouse at dusk", "aspectRatio": "16:9"}}'
 
 Ctrl-C stops everything.
 """

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 from imaging import png_b64
-from stacks import ACCOUNT, REGION, VARIANT, Synth, synthesize
+from stacks import ACCOUNT, DEPLOYED, REGION, VARIANT, Synth, synthesize
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +24,7 @@ def variant(tmp_path_factory) -> Synth:
 
 @pytest.fixture(scope="session")
 def deployed(tmp_path_factory) -> Synth:
-    """cdk.json's defaults for a concrete account and region, as `cdk deploy` synthesizes them;
-    the handler tests run against the same account and region."""
-    return synthesize(tmp_path_factory.mktemp("cdk.out"), account=ACCOUNT, region=REGION)
+    """cdk.json's defaults for a concrete account and region, as `cdk deploy` synthesizes them,
+    with every model enabled (the seed models too, as for an operator with extended access):
+    the handler tests run against the same account, region and models."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out"), DEPLOYED, account=ACCOUNT, region=REGION)

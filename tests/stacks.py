@@ -13,10 +13,17 @@ from typing import Any
 
 from aws_cdk.assertions import Template
 
+from imagegen.registry import BEDROCK_MODELS, SEED_TASKS
+
 # The account and region the handler tests' moto backend uses: the deployed template is
 # synthesized for exactly these, as `cdk deploy` does with real credentials.
 ACCOUNT = "123456789012"
 REGION = "us-west-2"
+
+# Every model, with Nova Canvas the default of the tasks it serves (what the handler tests
+# send when they name no model), as an operator with extended access would deploy it.
+SEED_DEFAULTS = dict.fromkeys(SEED_TASKS, "nova-canvas")
+DEPLOYED = {"models": ",".join(BEDROCK_MODELS), "default_models": json.dumps(SEED_DEFAULTS)}
 
 VARIANT = {
     "iam_auth": "true",  # as `cdk deploy -c iam_auth=true` passes it
@@ -43,6 +50,13 @@ class Synth:
 
     def resources(self, kind: str) -> dict[str, dict]:
         return self.template.find_resources(kind)
+
+    @property
+    def routes(self) -> list:
+        """The routes this deployment serves: a task's only where an enabled model serves it."""
+        from core.routes import ROUTES
+
+        return [route for route in ROUTES if route.task is None or route.task in self.stack.config.tasks]
 
     @property
     def document(self) -> dict[str, Any]:

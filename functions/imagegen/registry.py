@@ -21,7 +21,6 @@ from .specs import (
     TableSizes,
     chars,
     count,
-    format_number,
 )
 
 # Every task of the HTTP contract, one route and one Lambda each (core/routes.py).
@@ -291,14 +290,17 @@ def lifecycle_warning(spec: ModelSpec, model_ids: Mapping[str, str] | None, toda
 
     An operator who overrides the model id has moved on already: no warning then.
     """
-    if model_id_for(spec, model_ids) != spec.model_id or spec.lifecycle.status == "active":
+    lifecycle = spec.lifecycle
+    if model_id_for(spec, model_ids) != spec.model_id or lifecycle.status == "active":
         return None
-    if spec.lifecycle.past_end_of_life(today):
+    move = f"move to {lifecycle.successor}" if lifecycle.successor else "move to a live model (GET /v1/models)"
+    if lifecycle.past_end_of_life(today):
+        when = f" on {lifecycle.end_of_life}" if lifecycle.end_of_life else ""
         return (
-            f"{spec.name} ({spec.model_id}) passed its published end-of-life on "
-            f"{spec.lifecycle.end_of_life}; calls may fail. Move to a successor or override the model id."
+            f"{spec.name} ({spec.model_id}) passed its published end-of-life{when}; calls may fail unless this "
+            f"account has extended access: {move} or override the model id."
         )
-    return f"{spec.name} ({spec.model_id}) is {spec.lifecycle.status}. {spec.lifecycle.note}".strip()
+    return f"{spec.name} ({spec.model_id}) is {lifecycle.status}; {move}. {lifecycle.note}".strip()
 
 
 def markdown_table() -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stacks import SEED_DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_WITHIN_SECONDS = 30
@@ -94,7 +95,12 @@ def stack(tmp_path_factory) -> Stack:
     env = {**os.environ, "PORT": str(port), "IMAGEGEN_LOCAL_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"}
     for name in [n for n in env if n.startswith(("AWS_", "IMAGEGEN_", "GOOGLE_"))]:
         env.pop(name)
-    env.update(IMAGEGEN_LOCAL_DIR=str(state_dir), IMAGEGEN_CORS_ORIGINS=Stack.cors_origin)
+    env.update(
+        IMAGEGEN_LOCAL_DIR=str(state_dir),
+        IMAGEGEN_CORS_ORIGINS=Stack.cors_origin,
+        # Nova Canvas answers the requests that name no model, whose previews these tests check.
+        IMAGEGEN_DEFAULT_MODELS=json.dumps(SEED_DEFAULTS),
+    )
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "local"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

@@ -8,7 +8,7 @@ import json
 import time
 
 from local_client import fetch_bytes, fetch_image
-from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageStat
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps, ImageStat
 
 from imagegen.registry import MODELS
 
@@ -406,3 +406,75 @@ def test_imagen_customization_gives_sample_count_images_from_the_references(stac
     resized = reference.resize((1024, 1024))
     assert all(mean_difference(image, resized) < mean_difference(noise, resized) for image in images)
     assert any("local preview" in warning for warning in result["warnings"])
+
+
+# --- today's Stability models (the preview engine's promises for each) -----------------------
+
+
+def stability(stack, task: str, model: str, **fields):
+    status, body = stack.call("POST", f"/v1/{task}", {"model": model, **fields})
+    assert status == 200, body
+    return body, fetch_image(body["images"][0]["url"])
+
+
+def test_fast_upscale_outputs_four_times_each_side(stack):
+    _, output = stability(stack, "upscale", "stable-fast-upscale", image=b64_png(scene(300)))
+    assert output.size == (1200, 1200)
+
+
+def test_outpaint_grows_the_canvas_and_keeps_the_source_pixels(stack):
+    source = scene(400)
+    _, output = stability(stack, "outpainting", "stable-outpaint", image=b64_png(source), left=100, down=60)
+
+    assert output.size == (500, 460)
+    assert ImageChops.difference(output.crop((100, 0, 500, 400)).convert("RGB"), source).getbbox() is None
+
+
+def test_erase_and_inpaint_keep_every_pixel_outside_the_mask(stack):
+    source, mask = scene(), centre_mask()
+    outside = mask.convert("L")  # white: outside the (black) region to change
+    for task, model, extra in (
+        ("erase-object", "stable-image-erase-object", {}),
+        ("inpainting", "stable-image-inpaint", {"prompt": "a blue door"}),
+    ):
+        _, output = stability(stack, task, model, image=b64_png(source), maskImage=b64_png(mask), **extra)
+        assert region_identical(output, source, outside), model
+        assert not region_identical(output, source, ImageOps.invert(outside)), model
+
+
+def test_stability_background_removal_is_transparent_outside_the_subject(stack):
+    _, output = stability(stack, "background-removal", "stable-image-remove-background", image=b64_png(scene()))
+    alpha = output.getchannel("A")
+    assert alpha.getpixel((5, 5)) == 0 and alpha.getpixel((256, 256)) == 255
+
+
+def test_search_and_recolor_keep_the_size(stack):
+    source = b64_png(scene(448))
+    _, recolored = stability(
+        stack, "search-recolor", "stable-image-search-recolor", image=source, prompt="blue", selectPrompt="the box"
+    )
+    _, replaced = stability(
+        stack, "search-replace", "stable-image-search-replace", image=source, prompt="a cat", searchPrompt="the box"
+    )
+    assert recolored.size == replaced.size == (448, 448)
+
+
+def test_style_transfer_keeps_the_content_images_aspect(stack):
+    content = Image.new("RGB", (800, 400), (20, 120, 200))
+    _, output = stability(stack, "style-transfer", "stable-style-transfer", image=b64_png(content),
+                          styleImage=b64_png(scene()))  # fmt: skip
+    assert abs(output.width / output.height - 2.0) < 0.05
+
+
+def test_webp_is_served_when_asked(stack):
+    body, output = stability(stack, "upscale", "stable-fast-upscale", image=b64_png(scene(64)), outputFormat="webp")
+    assert body["images"][0]["contentType"] == "image/webp" and output.format == "WEBP"
+    assert body["images"][0]["s3Uri"].endswith(".webp")
+
+
+def test_models_lists_every_model_with_its_lifecycle(stack):
+    status, body = stack.call("GET", "/v1/models")
+    assert status == 200
+    models = {model["name"]: model for model in body["models"]}
+    assert models["stable-fast-upscale"]["tasks"] == ["upscale"]
+    assert models["nova-canvas"]["lifecycle"]["pastEndOfLife"] is True

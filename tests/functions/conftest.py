@@ -9,6 +9,7 @@ from fake_bedrock import FakeBedrock
 from harness import BEDROCK_REGION, INPUT_BUCKET, OUTPUT_BUCKET, REGION, STATE_MACHINE_NAME, Aws
 from iam_audit import RECORDER, audit_handlers, denied, policies_for, unused
 from moto import mock_aws
+from stacks import SEED_DEFAULTS
 
 from core import clients
 
@@ -36,6 +37,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         "IMAGEGEN_OUTPUT_BUCKET": OUTPUT_BUCKET,
         "IMAGEGEN_INPUT_BUCKET": INPUT_BUCKET,
         "IMAGEGEN_BEDROCK_REGION": BEDROCK_REGION,
+        # As the deployed stack the audit checks against: Nova Canvas where it serves the task.
+        "IMAGEGEN_DEFAULT_MODELS": json.dumps(SEED_DEFAULTS),
     }.items():
         monkeypatch.setenv(name, value)
     for name in ("IMAGEGEN_MODEL_IDS", "IMAGEGEN_MODELS", "IMAGEGEN_PRESIGN_TTL_SECONDS", "AWS_PROFILE"):

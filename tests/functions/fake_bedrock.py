@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
-from imaging import b64, png_bytes
+from imaging import b64, jpeg_bytes, png_bytes, webp_bytes
 
 from imagegen.registry import inference_profile_model
 
@@ -41,7 +41,8 @@ Responder = Callable[[str, dict[str, Any]], tuple[int, Any]]
 def images_for(model_id: str, body: dict[str, Any]) -> tuple[int, Any]:
     """The model's documented success shape, with small PNGs of the requested size."""
     if (inference_profile_model(model_id) or model_id).startswith("stability."):
-        return 200, {"seeds": [body.get("seed") or 4242], "finish_reasons": [None], "images": [b64(png_bytes(64, 64))]}
+        encode = {"jpeg": jpeg_bytes, "webp": webp_bytes}.get(body.get("output_format"), png_bytes)
+        return 200, {"seeds": [body.get("seed") or 4242], "finish_reasons": [None], "images": [b64(encode(64, 64))]}
     config = body.get("imageGenerationConfig", {})
     count = config.get("numberOfImages", 1)
     width, height = config.get("width", 64), config.get("height", 64)

@@ -13,6 +13,7 @@ from harness import INPUT_BUCKET, REGION, call, load_event
 from s3_post_policy import refusal
 
 from core import clients
+from imagegen.registry import BEDROCK_MODELS
 
 PNG_HEADER = b"\x89PNG\r\n\x1a\n"
 
@@ -111,7 +112,7 @@ def test_models_lists_the_bedrock_models_with_tasks_limits_and_lifecycle(aws):
 
     assert status == 200
     names = [m["name"] for m in body["models"]]
-    assert names == ["nova-canvas", "titan-image-v1", "titan-image-v2", "stable-image-core"]
+    assert names == list(BEDROCK_MODELS)
     nova = body["models"][0]
     assert "background-removal" in nova["tasks"]
     assert nova["limits"]["cfgScale"] == {"min": 1.1, "max": 10, "default": 6.5}

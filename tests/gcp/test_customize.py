@@ -215,7 +215,7 @@ def test_reference_images_over_the_pixel_bound_are_400_before_decoding_or_sendin
     assert status == 400, result
     [detail] = result["error"]["details"]
     assert detail["field"] == "instances[0].referenceImages[0].referenceImage.bytesBase64Encoded"
-    assert "at most" in detail["message"]
+    assert "8,192 px" in detail["message"] or "33,554,432 pixels" in detail["message"]
     assert google.predictions == [] and google.tokens_issued == 0
 
 

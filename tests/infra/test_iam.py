@@ -9,6 +9,7 @@ import json
 import pytest
 
 from core.routes import ROUTES, WORKERS
+from imagegen.registry import LIVE_MODELS, MODELS
 
 
 def _statements(synth) -> dict[str, list[dict]]:
@@ -56,17 +57,22 @@ def test_no_statement_grants_a_wildcard_action(build, request):
             assert not any("*" in action for action in _listed(statement["Action"])), (logical_id, statement)
 
 
-def test_bedrock_invoke_names_each_configured_foundation_model_in_the_bedrock_region(synth, deployed):
-    assert _invoke_resources(synth, "TaskApiTextToImageFunctionRole") == {
-        f"arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/{model_id}"
-        for model_id in (
-            "amazon.nova-canvas-v1:0",
-            "amazon.titan-image-generator-v1",
-            "amazon.titan-image-generator-v2:0",
-            "stability.stable-image-core-v1:1",
-        )
-    }
-    assert all(":bedrock:us-west-2::" in arn for arn in _invoke_resources(deployed, "WorkflowStateMachineRole"))
+def test_bedrock_invoke_names_each_configured_model_in_the_bedrock_region(synth, deployed):
+    """cdk.json's live models: Ultra, Core and SD3.5 by id; the services by their us. profiles."""
+    expected = set()
+    for name in LIVE_MODELS:
+        model_id = MODELS[name].model_id
+        if model_id.startswith("us."):
+            expected |= {
+                f"arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/{model_id}",
+                f"arn:<AWS::Partition>:bedrock:*::foundation-model/{model_id.removeprefix('us.')}",
+            }
+        else:
+            expected.add(f"arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/{model_id}")
+    assert _invoke_resources(synth, "TaskApiTextToImageFunctionRole") == expected
+    assert "foundation-model/stability.stable-image-ultra-v1:1" in " ".join(expected)
+    assert all(":bedrock:us-west-2:" in arn or ":bedrock:*:" in arn
+               for arn in _invoke_resources(deployed, "WorkflowStateMachineRole"))  # fmt: skip
 
 
 @pytest.mark.parametrize("role", ["TaskApiTextToImageFunctionRole", "TriggersFunctionRole", "WorkflowStateMachineRole"])
@@ -104,7 +110,7 @@ def test_every_function_has_its_own_role_writing_only_its_own_log_group(synth):
         if props.get("Handler", "").removesuffix(".handler") in {r.module for r in ROUTES} | set(WORKERS)
     }
     role_ids = [props["Role"]["Fn::GetAtt"][0] for props in functions.values()]
-    assert len(set(role_ids)) == len(functions) == len(ROUTES) + len(WORKERS)
+    assert len(set(role_ids)) == len(functions) == len(synth.routes) + len(WORKERS)
     for role_id in role_ids:
         assert "ManagedPolicyArns" not in roles[role_id]["Properties"], role_id
         role = _construct_path(role_id)  # e.g. TaskApiTextToImageFunctionRole

@@ -12,6 +12,7 @@ from stacks import synthesize
 from core.config import Settings
 from core.routes import ROUTES, WORKERS
 from imagegen.errors import ForbiddenError, NotFoundError, PayloadTooLargeError, ThrottledError
+from imagegen.registry import LIVE_MODELS, TASKS
 
 
 def _by_handler(synth) -> dict[str, dict]:
@@ -94,7 +95,7 @@ def test_buckets_allow_no_browser_origin_unless_configured(synth, variant):
 def test_one_function_per_route_and_worker_on_python312_arm64_traced(synth):
     functions = _by_handler(synth)
 
-    assert set(functions) == {route.module for route in ROUTES} | set(WORKERS)
+    assert set(functions) == {route.module for route in synth.routes} | set(WORKERS)
     for module, props in functions.items():
         assert props["Runtime"] == "python3.12", module
         assert props["Architectures"] == ["arm64"], module
@@ -103,9 +104,18 @@ def test_one_function_per_route_and_worker_on_python312_arm64_traced(synth):
         assert "LoggingConfig" in props, module
 
 
+def test_a_task_gets_a_route_only_where_an_enabled_model_serves_it(synth, variant):
+    # cdk.json serves the live models: every task but color-guided (only Nova Canvas takes a palette).
+    assert {route.task for route in synth.routes if route.task} == set(TASKS) - {"color-guided"}
+    # The variant serves Nova Canvas, Titan G1 v2 and Stable Image Core: the seed tasks only.
+    assert {route.task for route in variant.routes if route.task} == set(TASKS[:6])
+    paths = {r["Properties"]["PathPart"] for r in synth.resources("AWS::ApiGateway::Resource").values()}
+    assert "color-guided" not in paths and {"upscale", "style-transfer", "erase-object"} <= paths
+
+
 def test_sync_task_functions_fit_in_the_api_timeout(synth):
     functions = _by_handler(synth)
-    for route in ROUTES:
+    for route in synth.routes:
         assert functions[route.module]["Timeout"] <= 29, route.module
 
 
@@ -124,9 +134,9 @@ def test_each_function_gets_the_settings_it_reads_by_their_shared_names(synth):
     task_env = functions["text_to_image"]["Environment"]["Variables"]
     assert {names["output_bucket"], names["input_bucket"], names["state_machine_arn"]} <= set(task_env)
     assert task_env[Settings.env_name("sync_timeout_seconds")] == "29.0"
-    assert (
-        task_env[Settings.env_name("enabled_models")] == "nova-canvas,titan-image-v1,titan-image-v2,stable-image-core"
-    )
+    assert task_env[Settings.env_name("enabled_models")].split(",") == list(LIVE_MODELS)
+    defaults = json.loads(task_env[Settings.env_name("default_models")])
+    assert defaults["text-to-image"] == "stable-image-core" and "color-guided" not in defaults
     assert names["state_machine_arn"] in functions["jobs"]["Environment"]["Variables"]
     assert set(functions["uploads"]["Environment"]["Variables"]) == {
         names["input_bucket"],
@@ -152,7 +162,7 @@ def test_log_groups_have_retention(synth):
 def test_every_route_is_a_lambda_proxy_method_behind_an_api_key(synth):
     methods = [m["Properties"] for m in synth.resources("AWS::ApiGateway::Method").values()]
 
-    assert sorted(m["HttpMethod"] for m in methods) == sorted(route.method for route in ROUTES)
+    assert sorted(m["HttpMethod"] for m in methods) == sorted(route.method for route in synth.routes)
     for method in methods:
         assert method["ApiKeyRequired"] is True
         assert method["AuthorizationType"] == "NONE"
@@ -225,7 +235,7 @@ def test_no_cors_by_default(synth):
 def test_configured_origins_get_preflight_answers_and_cors_headers_on_gateway_errors(variant):
     methods = [m["Properties"] for m in variant.resources("AWS::ApiGateway::Method").values()]
     preflights = [m for m in methods if m["HttpMethod"] == "OPTIONS"]
-    assert len(preflights) >= len(ROUTES)
+    assert len(preflights) >= len(variant.routes)
     for preflight in preflights:
         assert preflight["AuthorizationType"] == "NONE" and not preflight.get("ApiKeyRequired")
         assert preflight["Integration"]["Type"] == "MOCK"
@@ -253,7 +263,7 @@ def test_the_regions_api_gateway_logging_role_outlives_the_stack(synth):
 def test_iam_auth_replaces_keys_and_the_usage_plan(variant):
     methods = [m["Properties"] for m in variant.resources("AWS::ApiGateway::Method").values()]
     routes = [m for m in methods if m["HttpMethod"] != "OPTIONS"]
-    assert len(routes) == len(ROUTES)
+    assert len(routes) == len(variant.routes)
     assert all(m["AuthorizationType"] == "AWS_IAM" and not m.get("ApiKeyRequired") for m in routes)
     variant.template.resource_count_is("AWS::ApiGateway::ApiKey", 0)
     variant.template.resource_count_is("AWS::ApiGateway::UsagePlan", 0)

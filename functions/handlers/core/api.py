@@ -40,6 +40,8 @@ def runs_async(built: BuiltRequest, config: Settings) -> bool:
     # Inline bytes were asked for: keep the request synchronous (413 if they do not fit).
     if built.response_format == "base64":
         return False
+    if built.long_running:
+        return True
     cost = built.cost_pixels
     return cost is not None and cost > config.async_threshold_pixels
 

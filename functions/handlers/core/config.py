@@ -38,6 +38,8 @@ class Settings:
     model_ids: Mapping[str, str] = _env("IMAGEGEN_MODEL_IDS", None)
     # The models this deployment serves (IAM allows exactly these); empty: every Bedrock model.
     enabled_models: tuple[str, ...] = _env("IMAGEGEN_MODELS", ())
+    # {"text-to-image": "stable-image-core", ...}: the model of a request that names none.
+    default_models: Mapping[str, str] = _env("IMAGEGEN_DEFAULT_MODELS", None)
     async_threshold_pixels: int = _env("IMAGEGEN_ASYNC_THRESHOLD_PIXELS", DEFAULT_ASYNC_THRESHOLD_PIXELS)
     presign_ttl_seconds: int = _env("IMAGEGEN_PRESIGN_TTL_SECONDS", DEFAULT_PRESIGN_TTL_SECONDS)
     upload_ttl_seconds: int = _env("IMAGEGEN_UPLOAD_TTL_SECONDS", DEFAULT_UPLOAD_TTL_SECONDS)
@@ -79,10 +81,10 @@ class Settings:
 
 def _parse(name: str, env: str, raw: str, default: Any) -> Any:
     try:
-        if name == "model_ids":
+        if name in ("model_ids", "default_models"):
             value = json.loads(raw)
             if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-                raise ValueError("must be a JSON object of model name -> model id")
+                raise ValueError("must be a JSON object of names to strings")
             return value
         if isinstance(default, tuple):
             return tuple(part.strip() for part in raw.split(",") if part.strip())

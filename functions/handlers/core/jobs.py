@@ -79,15 +79,31 @@ def prepare(task: str, payload: Any, config: Settings) -> BuiltRequest:
     """Validate and build ``payload``, with its s3:// images fetched; nothing reaches a model."""
     from imagegen import build_request
 
-    built = build_request(task, payload, config.model_ids, input_bucket=config.input_bucket or None)
+    built = build_request(
+        task,
+        payload,
+        config.model_ids,
+        input_bucket=config.input_bucket or None,
+        default_models=config.default_models,
+    )
     if config.enabled_models and built.model not in config.enabled_models:
-        raise UnsupportedError.for_field(
-            "model", f"{built.model} is not enabled in this deployment (enabled: {', '.join(config.enabled_models)})"
-        )
+        raise not_enabled(task, built.model, config)
     if built.s3_refs:
         built = built.resolve(storage.fetch_inputs(built.s3_refs, built.spec.max_input_bytes))
     log.debug("%s %s prompt=%r", task, built.model, getattr(built.request, "prompt", None))
     return built
+
+
+def not_enabled(task: str, model: str, config: Settings) -> UnsupportedError:
+    """A request for a model this deployment does not serve: what it serves for the task instead."""
+    from imagegen.registry import MODELS
+
+    serving = [name for name in config.enabled_models if task in MODELS[name].tasks]
+    message = f"{model} is not enabled in this deployment; for {task} it serves: {', '.join(serving) or 'none'}"
+    successor = MODELS[model].lifecycle.successor
+    if successor:
+        message += f" ({model}'s published successor is {successor})"
+    return UnsupportedError.for_field("model", message)
 
 
 def generate(built: BuiltRequest, *, long: bool = False, deadline: float | None = None) -> ParsedResponse:

@@ -1,6 +1,6 @@
 """Where a job's objects live (DESIGN §6), and the form of job ids.
 
-Output bucket: ``outputs/<id>/<n>.<png|jpg>`` and ``outputs/<id>/manifest.json``;
+Output bucket: ``outputs/<id>/<n>.<png|jpg|webp>`` and ``outputs/<id>/manifest.json``;
 ``jobs/<id>/`` holds an async job's record and its model requests and responses.
 Input bucket: ``uploads/`` and ``triggers/``.
 """
@@ -17,7 +17,7 @@ UPLOADS = "uploads/"
 TRIGGERS = "triggers/"
 TRIGGER_REQUESTS = "triggers/requests/"
 
-EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg"}
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 
 # 32 lowercase hex digits: safe in S3 keys and as a Step Functions execution name.
 _JOB_ID = re.compile(r"[0-9a-f]{32}")

@@ -1,11 +1,14 @@
 """The HTTP routes of DESIGN §4 and the handler module behind each.
 
-The CDK stack and the local stack both build their routing from this table.
+The CDK stack and the local stack both build their routing from this table: one route (and
+one Lambda) per task of the registry, in functions/handlers/<task with underscores>.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from imagegen.registry import TASKS
 
 
 @dataclass(frozen=True)
@@ -22,12 +25,7 @@ def _task(task: str) -> Route:
 
 
 ROUTES: tuple[Route, ...] = (
-    _task("text-to-image"),
-    _task("color-guided"),
-    _task("image-variation"),
-    _task("inpainting"),
-    _task("outpainting"),
-    _task("background-removal"),
+    *(_task(task) for task in TASKS),
     Route("POST", "/v1/uploads", "uploads"),
     Route("GET", "/v1/jobs/{id}", "jobs"),
     Route("GET", "/v1/models", "models"),

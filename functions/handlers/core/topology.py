@@ -17,8 +17,8 @@ INPUT_BUCKET_ID = "Inputs"
 # The settings (core.config.Settings fields) each kind of function receives.
 _ALL_TASK_SETTINGS = (
     "output_bucket", "input_bucket", "state_machine_arn", "bedrock_region", "model_ids", "enabled_models",
-    "async_threshold_pixels", "presign_ttl_seconds", "upload_ttl_seconds", "sync_timeout_seconds", "log_level",
-    "cors_origins",
+    "default_models", "async_threshold_pixels", "presign_ttl_seconds", "upload_ttl_seconds", "sync_timeout_seconds",
+    "log_level", "cors_origins",
 )  # fmt: skip
 FUNCTION_SETTINGS: dict[str, tuple[str, ...]] = {
     "task": _ALL_TASK_SETTINGS,
@@ -27,7 +27,10 @@ FUNCTION_SETTINGS: dict[str, tuple[str, ...]] = {
     "models": ("model_ids", "enabled_models", "log_level", "cors_origins"),
     "publish": ("output_bucket", "bedrock_region", "log_level"),
     "fail": ("output_bucket", "bedrock_region", "log_level"),
-    "trigger": ("output_bucket", "input_bucket", "bedrock_region", "model_ids", "enabled_models", "log_level"),
+    "trigger": (
+        "output_bucket", "input_bucket", "bedrock_region", "model_ids", "enabled_models", "default_models",
+        "log_level",
+    ),
 }
 
 # Timeouts of the API's functions: a task answers within API Gateway's integration timeout.

@@ -31,15 +31,7 @@ if TYPE_CHECKING:
 
 log = get_logger()
 
-# The request field each task's trigger image fills; a list field gets a one-image list.
-TRIGGER_IMAGE_FIELDS = {
-    "text-to-image": "conditionImage",
-    "color-guided": "referenceImage",
-    "image-variation": "images",
-    "inpainting": "image",
-    "outpainting": "image",
-    "background-removal": "image",
-}
+# A task whose first image field is a list gets a one-image list.
 _LIST_FIELDS = {"images"}
 
 
@@ -152,8 +144,10 @@ def trigger_request(created: CreatedObject) -> tuple[str, Any]:
             f"{created.key} is not under a task folder: use triggers/<task>/ with one of {', '.join(TASKS)}, "
             "or triggers/requests/<name>.json",
         )
+    from imagegen.schema import trigger_field
+
     uri = layout.s3_uri(created.bucket, created.key)
-    field = TRIGGER_IMAGE_FIELDS[folder]
+    field = trigger_field(folder)
     return folder, {field: [uri] if field in _LIST_FIELDS else uri}
 
 
