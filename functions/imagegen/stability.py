@@ -284,21 +284,20 @@ STABILITY_MODELS: tuple[ModelSpec, ...] = (
         output_formats=("png", "webp"),
         input_rules=("at most 4,194,304 pixels where sources disagree (UNCONFIRMED)",),
     ),
-    _service(
-        "stable-image-control-sketch",
-        "Stability AI Control Sketch",
-        "text-to-image",
-        _CONTROL,
-        {**_TEXT_LIMITS, "controlStrength": _STRENGTH},
-        required=frozenset({"conditionImage"}),
-    ),
-    _service(
-        "stable-image-control-structure",
-        "Stability AI Control Structure",
-        "text-to-image",
-        _CONTROL,
-        {**_TEXT_LIMITS, "controlStrength": _STRENGTH},
-        required=frozenset({"conditionImage"}),
+    # Sec.5.10 and 5.11: the same fields, a sketch's lines or any image's structure.
+    *(
+        _service(
+            name,
+            title,
+            "text-to-image",
+            _CONTROL,
+            {**_TEXT_LIMITS, "controlStrength": _STRENGTH},
+            required=frozenset({"conditionImage"}),
+        )
+        for name, title in (
+            ("stable-image-control-sketch", "Stability AI Control Sketch"),
+            ("stable-image-control-structure", "Stability AI Control Structure"),
+        )
     ),
     _service(
         "stable-image-style-guide",
