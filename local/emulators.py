@@ -18,7 +18,9 @@ from werkzeug.wrappers import Request, Response
 from .preview import PreviewEngine
 
 _INVOKE = re.compile(r"/model/(?P<model_id>[^/]+)/invoke")
-_PREDICT = re.compile(r"/v1/projects/[^/]+/locations/[^/]+/publishers/google/models/(?P<model>[^/:]+):predict")
+_VERTEX = re.compile(
+    r"/v1/projects/[^/]+/locations/[^/]+/publishers/google/models/(?P<model>[^/:]+):(?P<method>predict|generateContent)"
+)
 
 
 def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
@@ -60,7 +62,8 @@ def bedrock_app(engine: PreviewEngine):
 
 
 def google_app(engine: PreviewEngine):
-    """Vertex AI ``:predict``, the OAuth token endpoint, and IAM's allowedLocations lookup."""
+    """Vertex AI (``:predict`` for Imagen, ``:generateContent`` for Gemini), the OAuth token
+    endpoint, and IAM's allowedLocations lookup."""
 
     @Request.application
     def app(request: Request) -> Response:
@@ -70,11 +73,13 @@ def google_app(engine: PreviewEngine):
             return _json(200, {"access_token": f"local-{uuid.uuid4().hex}", "expires_in": 3600, "token_type": "Bearer"})
         if request.path.endswith("/allowedLocations"):
             return _json(200, {"locations": ["us-central1"], "encodedLocations": "0x1"})
-        if _PREDICT.fullmatch(request.path) and request.method == "POST":
+        call = _VERTEX.fullmatch(request.path)
+        if call and request.method == "POST":
             if not request.headers.get("Authorization", "").startswith("Bearer "):
                 return _json(401, {"error": {"code": 401, "message": "Request is missing a bearer token.",
                                              "status": "UNAUTHENTICATED"}})  # fmt: skip
-            status, payload = engine.vertex(json.loads(request.get_data()))
+            answer = engine.gemini if call["method"] == "generateContent" else engine.vertex
+            status, payload = answer(json.loads(request.get_data()))
             return _json(status, payload)
         return _json(404, {"error": {"code": 404, "message": f"{request.path} not found", "status": "NOT_FOUND"}})
 

@@ -114,6 +114,31 @@ class PreviewEngine:
             predictions.append({"bytesBase64Encoded": _b64(_png(image)), "mimeType": "image/png"})
         return 200, {"predictions": predictions}
 
+    def gemini(self, body: dict[str, Any]) -> Native:
+        """The native response of a Gemini image model's ``:generateContent`` (one candidate):
+        an image derived from the inline images, at the asked aspect ratio. A prompt with the
+        blocked word is blocked outright without a seed, and its odd-seeded calls filtered."""
+        parts = [part for content in body.get("contents", []) for part in content.get("parts", [])]
+        prompt = " ".join(str(part.get("text", "")) for part in parts)
+        config = body.get("generationConfig") or {}
+        seed = config.get("seed")
+        prompt_tokens = 1120 * len(parts)  # Gemini 3.1 Flash Image counts 1,120 tokens per image
+        usage = {"promptTokenCount": prompt_tokens, "candidatesTokenCount": 1120}
+        usage["totalTokenCount"] = prompt_tokens + 1120
+        if self._blocked(prompt):
+            if seed is None:
+                return 200, {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}, "usageMetadata": usage}
+            if seed % 2 == 1:
+                candidate = {"content": {"role": "model", "parts": []}, "finishReason": "IMAGE_SAFETY"}
+                return 200, {"candidates": [candidate], "usageMetadata": usage}
+        references = [_open(part["inlineData"]["data"]) for part in parts if "inlineData" in part]
+        width, height = _gemini_size((config.get("imageConfig") or {}).get("aspectRatio", "1:1"))
+        rng = _rng(body, seed or 0, 0)
+        image = _variation(references, width, height, 0.6, rng) if references else _pattern(width, height, rng)
+        answer = [{"text": "Here is the image."}, {"inlineData": {"mimeType": "image/png", "data": _b64(_png(image))}}]
+        candidate = {"content": {"role": "model", "parts": answer}, "finishReason": "STOP", "index": 0}
+        return 200, {"candidates": [candidate], "usageMetadata": usage}
+
     def _blocked(self, prompt: str) -> bool:
         return bool(self.blocked_word) and self.blocked_word.lower() in prompt.lower()
 
@@ -206,6 +231,12 @@ def _outpaint(source: Image.Image, body: dict[str, Any], rng: random.Random) -> 
     canvas = _pattern(source.width + left + right, source.height + up + down, rng)
     canvas.paste(source, (left, up))
     return canvas
+
+
+def _gemini_size(ratio: str) -> tuple[int, int]:
+    """The 1K image of an aspect ratio (about 1 megapixel)."""
+    across, down = (int(side) for side in ratio.split(":"))
+    return _one_megapixel(across * 256, down * 256)
 
 
 def _one_megapixel(width: int, height: int) -> tuple[int, int]:

@@ -21,7 +21,6 @@ DEFAULT_PORT = 8787
 DEFAULT_API_KEY = "local-dev-key"
 REGION = "us-east-1"
 PROJECT = "imagegen-local"
-LOCATION = "us-central1"
 # Short, so that a trigger reported failed comes back quickly (the cloud's is an hour).
 TRIGGER_VISIBILITY_SECONDS = 5
 
@@ -230,15 +229,11 @@ class LocalStack:
             )
         )
         key_file.chmod(0o600)
-        from vertex import ENDPOINT_ENV, LOCATION_ENV, PROJECT_ENV
+        from vertex import ENDPOINT_ENV, PROJECT_ENV
 
+        # No location: each model's default, as deployed (global for the Gemini default).
         os.environ.update(
-            {
-                "GOOGLE_APPLICATION_CREDENTIALS": str(key_file),
-                PROJECT_ENV: PROJECT,
-                LOCATION_ENV: LOCATION,
-                ENDPOINT_ENV: google_url,
-            }
+            {"GOOGLE_APPLICATION_CREDENTIALS": str(key_file), PROJECT_ENV: PROJECT, ENDPOINT_ENV: google_url}
         )
         # google-auth looks up a service account's access boundary on Google's IAM host after
         # each token refresh; the local stack answers it on loopback instead.
@@ -303,7 +298,7 @@ serverless-imagegen local stack (images come from a preview engine, not a model)
 
   API            {info["api"]}
   API key        {info["apiKey"]}      (header x-api-key)
-  customize      {info["customize"]}   (Imagen customization Cloud Function)
+  customize      {info["customize"]}   (customization Cloud Function, Gemini by default)
   S3 (moto)      {info["s3Endpoint"]}   buckets {info["outputBucket"]}, {info["inputBucket"]}
   written to     {state_dir / "stack.json"}
 

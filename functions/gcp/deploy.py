@@ -1,10 +1,13 @@
 """Deploy ``customize`` to Cloud Functions (2nd gen): stage a self-contained folder, then gcloud.
 
-    python functions/gcp/deploy.py --project my-project --region us-central1 [--dry-run]
+    python functions/gcp/deploy.py --project my-project --region us-central1 [--model ID] [--location L] [--dry-run]
 
 The staged folder holds main.py, vertex.py, the vendored ``imagegen`` package and a pinned
 requirements.txt. The function gets a dedicated service account with only
-``roles/aiplatform.user`` and no unauthenticated access.
+``roles/aiplatform.user`` (its aiplatform.endpoints.predict permission covers both
+``generateContent`` and ``predict`` on Google's publisher models) and no unauthenticated access.
+The Vertex location defaults to the model's own (``global`` for the Gemini default), not to the
+region the function runs in.
 """
 
 from __future__ import annotations
@@ -50,8 +53,12 @@ def stage(dest: Path | None = None) -> Path:
     return dest
 
 
-def commands(project: str, region: str, source: Path, location: str | None = None) -> list[list[str]]:
+def commands(
+    project: str, region: str, source: Path, location: str | None = None, model: str | None = None
+) -> list[list[str]]:
     account = f"{SERVICE_ACCOUNT}@{project}.iam.gserviceaccount.com"
+    env = {"GOOGLE_CLOUD_PROJECT": project, "GOOGLE_CLOUD_LOCATION": location, "VERTEX_MODEL_ID": model}
+    variables = ",".join(f"{name}={value}" for name, value in env.items() if value)
     return [
         ["gcloud", "iam", "service-accounts", "create", SERVICE_ACCOUNT, f"--project={project}",
          "--display-name=serverless-imagegen customize"],
@@ -60,7 +67,7 @@ def commands(project: str, region: str, source: Path, location: str | None = Non
         ["gcloud", "functions", "deploy", FUNCTION_NAME, "--gen2", "--runtime=python312", f"--region={region}",
          f"--project={project}", f"--source={source}", "--entry-point=customize", "--trigger-http",
          "--no-allow-unauthenticated", f"--service-account={account}", "--memory=1Gi", "--timeout=300s",
-         f"--set-env-vars=GOOGLE_CLOUD_PROJECT={project},GOOGLE_CLOUD_LOCATION={location or region}"],
+         f"--set-env-vars={variables}"],
     ]  # fmt: skip
 
 
@@ -68,13 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", required=True)
     parser.add_argument("--region", default="us-central1", help="where the function runs")
-    parser.add_argument("--location", help="Vertex AI location (default: the region)")
+    parser.add_argument("--location", help="Vertex AI location (default: the model's, e.g. global)")
+    parser.add_argument("--model", help="VERTEX_MODEL_ID (default: gemini-3.1-flash-image)")
     parser.add_argument("--dry-run", action="store_true", help="stage and print the gcloud commands only")
     args = parser.parse_args(argv)
 
     source = stage()
     print(f"staged {source}")
-    steps = commands(args.project, args.region, source, args.location)
+    steps = commands(args.project, args.region, source, args.location, args.model)
     if args.dry_run:
         for step in steps:
             print(" ".join(step))

@@ -1,9 +1,10 @@
-"""The Cloud Function ``customize``: Imagen 3 customization on Vertex AI, validated first.
+"""The Cloud Function ``customize``: Imagen-style customization on Vertex AI, validated first.
 
-POST the spec's native predict body (``instances`` with one instance, ``parameters``); the
-answer is ``{"images": [{"bytesBase64Encoded", "mimeType"}], "requested", "filtered",
-"warnings", "modelId"}``, or ``{"error": {"code", "message", "details"}}`` with the status the
-AWS API would use.
+POST the Imagen 3 capability predict body (``instances`` with one instance, ``parameters``);
+it is served by a Gemini image model (``generateContent``, the default) or by an Imagen model
+(``predict``), as ``VERTEX_MODEL_ID`` says. The answer is ``{"images": [{"bytesBase64Encoded",
+"mimeType"}], "requested", "filtered", "warnings", "modelId"}`` (plus Gemini's token ``usage``),
+or ``{"error": {"code", "message", "details"}}`` with the status the AWS API would use.
 """
 
 from __future__ import annotations
@@ -51,23 +52,38 @@ def _error(error: ImageGenError) -> tuple[str, int, dict[str, str]]:
 
 
 def _customize(request: Any) -> dict[str, Any]:
-    from vertex import client
+    from vertex import client, configured_model, model_spec
 
-    from imagegen import build_customization_request, parse_response
+    from imagegen import build_customization_request
+    from imagegen.parsers import combine, filtered_error, parse_images
 
-    body = build_customization_request(_json_body(request))  # nothing invalid leaves the function
+    spec = model_spec(configured_model())
+    body = build_customization_request(_json_body(request), spec)  # nothing invalid leaves the function
     vertex = client()
-    parsed = parse_response("imagen-3-customization", vertex.predict(body), body.sample_count)
-    return {
+    if vertex.config.gemini:
+        from imagegen.gemini import gemini_request
+
+        gemini = gemini_request(body, spec)
+        natives, warnings = vertex.call_all(gemini.bodies), gemini.warnings
+    else:
+        natives, warnings = [vertex.call(body)], []
+    per_call = 1 if vertex.config.gemini else body.sample_count
+    parsed = combine([parse_images(spec.name, native, per_call) for native in natives], body.sample_count)
+    if not parsed.images:
+        raise filtered_error(spec.name, parsed)
+    answer: dict[str, Any] = {
         "images": [
             {"bytesBase64Encoded": base64.b64encode(data).decode("ascii"), "mimeType": mime}
             for data, mime in zip(parsed.images, parsed.mime_types, strict=True)
         ],
         "requested": body.sample_count,
         "filtered": parsed.filtered,
-        "warnings": [*body.warnings, *parsed.warnings],
+        "warnings": [*body.warnings, *warnings, *parsed.warnings],
         "modelId": vertex.config.model_id,
     }
+    if parsed.usage:
+        answer["usage"] = parsed.usage
+    return answer
 
 
 def _json_body(request: Any) -> Any:

@@ -1,4 +1,7 @@
-"""Vertex AI's Imagen predict endpoint: configuration, an authorized session, error mapping.
+"""Vertex AI: configuration, an authorized session, the two endpoints, error mapping.
+
+``VERTEX_MODEL_ID`` picks the backend: a Gemini image model (the default) is called with
+``:generateContent``, an Imagen model with ``:predict``.
 
 Credentials come from ``google.auth.default()`` (the function's service account when deployed);
 the session is created once per instance and reused. Every failure surfaces as the shared
@@ -10,7 +13,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -24,7 +29,8 @@ from imagegen.errors import (
     redact,
 )
 from imagegen.logs import get_logger
-from imagegen.registry import IMAGEN
+from imagegen.registry import DEFAULT_VERTEX_MODEL, IMAGEN, MODELS
+from imagegen.specs import ModelSpec
 
 log = get_logger()
 
@@ -36,7 +42,9 @@ MODEL_ENV = "VERTEX_MODEL_ID"
 TIMEOUT_ENV = "VERTEX_TIMEOUT_SECONDS"
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
-DEFAULT_LOCATION = "us-central1"
+# Imagen's location when none is set; a Gemini model's default is the first it is served in.
+DEFAULT_IMAGEN_LOCATION = "us-central1"
+GLOBAL_LOCATION = "global"
 DEFAULT_TIMEOUT_SECONDS = 120.0
 CONNECT_TIMEOUT_SECONDS = 10.0
 # 429 and 503 are retried with exponential backoff (urllib3: 0 s, 1 s, 2 s, ...).
@@ -61,37 +69,91 @@ class VertexConfig:
         project = environ.get(PROJECT_ENV) or default_project
         if not project:
             raise RuntimeError(f"{PROJECT_ENV} is not set and the credentials name no project")
-        location = environ.get(LOCATION_ENV) or DEFAULT_LOCATION
+        model_id = configured_model(environ)
+        location = environ.get(LOCATION_ENV) or default_location(model_id)
+        # The global location has no regional host (gemini-image-on-vertex.txt sec.2).
+        host = "aiplatform.googleapis.com" if location == GLOBAL_LOCATION else f"{location}-aiplatform.googleapis.com"
         return cls(
             project=project,
             location=location,
-            endpoint=(environ.get(ENDPOINT_ENV) or f"https://{location}-aiplatform.googleapis.com").rstrip("/"),
-            # imagen-3.0-capability-001 is deprecated in favour of newer models (docs): overridable.
-            model_id=environ.get(MODEL_ENV) or IMAGEN.model_id,
+            endpoint=(environ.get(ENDPOINT_ENV) or f"https://{host}").rstrip("/"),
+            model_id=model_id,
             timeout=float(environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_SECONDS),
         )
 
     @property
-    def predict_url(self) -> str:
+    def gemini(self) -> bool:
+        return self.model_id.startswith("gemini-")
+
+    @property
+    def url(self) -> str:
+        """The model's endpoint: ``:generateContent`` for Gemini, ``:predict`` for Imagen."""
+        method = "generateContent" if self.gemini else "predict"
         return (
             f"{self.endpoint}/v1/projects/{self.project}/locations/{self.location}"
-            f"/publishers/google/models/{self.model_id}:predict"
+            f"/publishers/google/models/{self.model_id}:{method}"
         )
+
+
+def configured_model(environ: Mapping[str, str] = os.environ) -> str:
+    """The model this function serves (read without credentials: input is validated first)."""
+    return environ.get(MODEL_ENV) or DEFAULT_VERTEX_MODEL
+
+
+def model_spec(model_id: str) -> ModelSpec:
+    """The registry's description of a Vertex model id (a preview or dated id of a Gemini model
+    takes that model's limits)."""
+    if model_id in MODELS:
+        return MODELS[model_id]
+    if model_id == IMAGEN.model_id or model_id.startswith("imagen-"):
+        return IMAGEN
+    related = [spec for spec in MODELS.values() if spec.family == "gemini" and model_id.startswith(spec.model_id)]
+    return max(related, key=lambda spec: len(spec.model_id)) if related else MODELS[DEFAULT_VERTEX_MODEL]
+
+
+def default_location(model_id: str) -> str:
+    spec = model_spec(model_id)
+    return spec.regions[0] if spec.family == "gemini" and spec.regions else DEFAULT_IMAGEN_LOCATION
 
 
 class VertexClient:
     def __init__(self, config: VertexConfig, session: Any) -> None:
         self.config = config
         self.session = session
+        self._refreshing = threading.Lock()
 
-    def predict(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """POST the body to the model's predict URL; the parsed JSON response, or an ImageGenError."""
+    def call_all(self, bodies: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """One call per body, concurrently (a Gemini model makes one image per call)."""
+        if len(bodies) == 1:
+            return [self.call(bodies[0])]
+        self.ensure_token()  # once, before the calls race to refresh it
+        with ThreadPoolExecutor(max_workers=len(bodies), thread_name_prefix="vertex") as pool:
+            return list(pool.map(self.call, bodies))
+
+    def ensure_token(self) -> None:
+        import google.auth.transport.requests
+        from google.auth.exceptions import GoogleAuthError
+
+        credentials = self.session.credentials
+        with self._refreshing:
+            if credentials.valid:
+                return
+            try:
+                credentials.refresh(google.auth.transport.requests.Request())
+            except GoogleAuthError as exc:
+                log.warning("obtaining credentials for Vertex AI failed: %s", exc)
+                raise UpstreamError(
+                    f"could not obtain Google credentials for Vertex AI ({type(exc).__name__}); see the function's logs"
+                ) from None
+
+    def call(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST the body to the model's URL; the parsed JSON response, or an ImageGenError."""
         import requests
         from google.auth.exceptions import GoogleAuthError
 
         try:
             response = self.session.post(
-                self.config.predict_url, json=body, timeout=(CONNECT_TIMEOUT_SECONDS, self.config.timeout)
+                self.config.url, json=body, timeout=(CONNECT_TIMEOUT_SECONDS, self.config.timeout)
             )
         except requests.Timeout:
             raise UpstreamTimeoutError(

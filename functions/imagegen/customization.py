@@ -8,10 +8,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import InvalidRequestError, PayloadTooLargeError, from_validation_error
+from .errors import InvalidRequestError, PayloadTooLargeError, UnsupportedError, from_validation_error
 from .images import ImageFormatError, ImageInfo, OverSizeError, decode_base64_image
 from .registry import IMAGEN, IMAGEN_LANGUAGES
 from .schema import Text
+from .specs import ModelSpec
 
 _LIMITS = IMAGEN.limits
 RAW, MASK, CONTROL, SUBJECT, STYLE = (
@@ -85,6 +86,8 @@ class Instance(_Native):
 class Parameters(_Native):
     negative_prompt: Text | None = None
     seed: int | None = None
+    # Gemini's imageConfig.aspectRatio; not a parameter of the Imagen capability model.
+    aspect_ratio: str | None = None
     language: Literal[IMAGEN_LANGUAGES] | None = None  # type: ignore[valid-type]
     sample_count: int | None = Field(None, ge=_LIMITS["sampleCount"].min, le=_LIMITS["sampleCount"].max)
 
@@ -101,8 +104,9 @@ class VertexRequest(dict):
     sample_count: int
 
 
-def build_customization_request(native: Any) -> VertexRequest:
-    """Validate a Vertex AI Imagen customization body against every rule of the spec."""
+def build_customization_request(native: Any, spec: ModelSpec = IMAGEN) -> VertexRequest:
+    """Validate an Imagen customization body against every rule of the spec, and the limits of
+    ``spec``, the model that will serve it (Imagen itself, or a Gemini image model)."""
     if not isinstance(native, dict):
         raise InvalidRequestError.for_field("body", "must be a JSON object")
     try:
@@ -110,7 +114,11 @@ def build_customization_request(native: Any) -> VertexRequest:
     except ValidationError as exc:
         raise from_validation_error(exc) from None
     instance = body.instances[0]
-    details = list(_reference_errors(instance))
+    if spec.family == "imagen" and body.parameters and body.parameters.aspect_ratio is not None:
+        raise UnsupportedError.for_field(
+            "parameters.aspectRatio", f"{spec.model_id} takes no aspect ratio (the Gemini models do)"
+        )
+    details = list(_reference_errors(instance, spec))
     if details:
         raise InvalidRequestError.from_details(details)
 
@@ -125,9 +133,12 @@ def build_customization_request(native: Any) -> VertexRequest:
     return result
 
 
-def _reference_errors(instance: Instance) -> Iterator[dict[str, str]]:
+def _reference_errors(instance: Instance, spec: ModelSpec) -> Iterator[dict[str, str]]:
     refs = instance.reference_images
     base = "instances[0].referenceImages"
+    most = int(spec.limits["referenceImages"].max)
+    if len(refs) > most:
+        yield {"field": base, "message": f"{spec.name} takes at most {most} reference images"}
     raws = [index for index, ref in enumerate(refs) if ref.reference_type == RAW]
     if len(raws) > 1:
         yield {
@@ -140,13 +151,13 @@ def _reference_errors(instance: Instance) -> Iterator[dict[str, str]]:
         path = f"{base}[{index}]"
         yield from _config_errors(path, ref)
         try:
-            infos[index] = _image_info(ref)
+            infos[index] = _image_info(ref, spec)
         except ImageFormatError as exc:
             yield {"field": f"{path}.referenceImage.bytesBase64Encoded", "message": str(exc)}
             continue
-        info, bounds = infos[index], IMAGEN.input_bounds
-        if info is not None and bounds is not None and (too_large := bounds.input_error(info.width, info.height)):
-            yield {"field": f"{path}.referenceImage.bytesBase64Encoded", "message": too_large}
+        refused = _image_rule_error(infos[index], spec)
+        if refused:
+            yield {"field": f"{path}.referenceImage.bytesBase64Encoded", "message": refused}
             infos[index] = None  # refused already: no size comparison with the RAW image
             continue
         if infos[index] is None:
@@ -194,12 +205,21 @@ def _may_be_computed(ref: ReferenceImage) -> bool:
     return False
 
 
-def _image_info(ref: ReferenceImage) -> ImageInfo | None:
+def _image_rule_error(info: ImageInfo | None, spec: ModelSpec) -> str | None:
+    """The model's format and pixel rules, from the header alone."""
+    if info is None:
+        return None
+    if info.format not in spec.input_formats:
+        return f"must be {' or '.join(name.upper() for name in spec.input_formats)} for {spec.name}"
+    return spec.input_bounds.input_error(info.width, info.height) if spec.input_bounds else None
+
+
+def _image_info(ref: ReferenceImage, spec: ModelSpec) -> ImageInfo | None:
     """The header of a reference image, or None when it is absent or empty."""
     encoded = ref.reference_image.bytes_base64_encoded if ref.reference_image else ""
     if not encoded:
         return None
     try:
-        return decode_base64_image(encoded, IMAGEN.max_input_bytes).info
+        return decode_base64_image(encoded, spec.max_input_bytes).info
     except OverSizeError as exc:
-        raise PayloadTooLargeError(f"a reference image is too large: {exc}") from None
+        raise PayloadTooLargeError(f"a reference image is too large for {spec.name}: {exc}") from None

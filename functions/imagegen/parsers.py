@@ -24,6 +24,8 @@ class ParsedResponse:
     seeds: list[int | None]
     filtered: int
     warnings: list[str] = field(default_factory=list)
+    # Gemini's token counts (usageMetadata), summed over a fan-out.
+    usage: dict[str, int] = field(default_factory=dict)
 
 
 def parse_response(model: str, native: Any, requested: int) -> ParsedResponse:
@@ -50,6 +52,8 @@ def parse_images(model: str, native: Any, requested: int) -> ParsedResponse:
         return _stability(model, native, requested)
     if spec.family == "imagen":
         return _vertex(native, requested)
+    if spec.family == "gemini":
+        return _gemini(native, requested)
     return _task_type(native, requested)
 
 
@@ -64,12 +68,15 @@ def combine(parts: Iterable[ParsedResponse], requested: int) -> ParsedResponse:
     mimes: list[str] = []
     seeds: list[int | None] = []
     warnings: list[str] = []
+    usage: dict[str, int] = {}
     for part in parts:
         images += part.images
         mimes += part.mime_types
         seeds += part.seeds
         warnings += [w for w in part.warnings if w not in warnings]
-    return ParsedResponse(images, mimes, seeds, max(requested - len(images), 0), warnings)
+        for name, tokens in part.usage.items():
+            usage[name] = usage.get(name, 0) + tokens
+    return ParsedResponse(images, mimes, seeds, max(requested - len(images), 0), warnings, usage)
 
 
 def _decode(value: Any, where: str) -> tuple[bytes, str]:
@@ -154,4 +161,52 @@ def _vertex(native: dict[str, Any], requested: int) -> ParsedResponse:
         seeds=[None] * len(kept),
         filtered=max(requested - len(kept), 0),
         warnings=warnings,
+    )
+
+
+# Sec.6: a candidate that ended for one of these reasons carries no usable image.
+_GEMINI_FILTERED = frozenset({
+    "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "IMAGE_OTHER", "NO_IMAGE", "SAFETY",
+    "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION",
+})  # fmt: skip
+_GEMINI_USAGE = ("promptTokenCount", "candidatesTokenCount", "totalTokenCount")
+
+
+def _gemini(native: dict[str, Any], requested: int) -> ParsedResponse:
+    """``generateContent``: image parts of each candidate (text parts may come first); a
+    candidate without one, or stopped by a filter, is filtered with its reason or text."""
+    candidates = native.get("candidates") or []
+    if not isinstance(candidates, list):
+        raise UpstreamError("candidates is not a list")
+    usage = {name: int(value) for name, value in (native.get("usageMetadata") or {}).items() if name in _GEMINI_USAGE}
+    kept: list[tuple[bytes, str]] = []
+    warnings: list[str] = []
+    if not candidates:
+        feedback = native.get("promptFeedback") or {}
+        reason = feedback.get("blockReason")
+        if not reason:
+            raise UpstreamError("the model returned neither candidates nor a reason")
+        message = feedback.get("blockReasonMessage")
+        warnings.append(f"prompt blocked: {reason}" + (f" ({message})" if message else ""))
+    for index, candidate in enumerate(candidates):
+        parts = ((candidate or {}).get("content") or {}).get("parts") or []
+        # Gemini 3 models may send interim "thought" images before the answer: not results.
+        images = [
+            part["inlineData"]
+            for part in parts
+            if isinstance(part, dict) and "inlineData" in part and not part.get("thought")
+        ]
+        texts = [str(part["text"]) for part in parts if isinstance(part, dict) and part.get("text")]
+        reason = (candidate or {}).get("finishReason")
+        if reason in _GEMINI_FILTERED or not images:
+            warnings.append(" ".join(texts) or f"candidate {index} finished with {reason or 'no image'}")
+            continue
+        kept += [_decode(image.get("data"), f"candidates[{index}] image") for image in images]
+    return ParsedResponse(
+        images=[data for data, _ in kept],
+        mime_types=[mime for _, mime in kept],
+        seeds=[None] * len(kept),
+        filtered=max(requested - len(kept), 0),
+        warnings=warnings,
+        usage=usage,
     )

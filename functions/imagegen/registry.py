@@ -216,6 +216,7 @@ _SEED_MODELS: tuple[ModelSpec, ...] = (
             lifecycle=Lifecycle(
                 "deprecated",
                 end_of_life=date(2026, 6, 30),
+                successor="gemini-3.1-flash-image",
                 source="Vertex Imagen model pages; firebase.google.com/docs/ai-logic/imagen-models-migration",
                 note="Vertex: migrate before 2026-06-30 (named replacement gemini-2.5-flash-image); all Imagen "
                 "models shut down as early as 2026-08-17 (replacement gemini-3.1-flash-image).",
@@ -228,13 +229,14 @@ _SEED_MODELS: tuple[ModelSpec, ...] = (
 )
 
 
-def _stability_models() -> tuple[ModelSpec, ...]:
+def _family_models() -> tuple[ModelSpec, ...]:
+    from .gemini import GEMINI_MODELS
     from .stability import STABILITY_MODELS
 
-    return STABILITY_MODELS
+    return (*STABILITY_MODELS, *GEMINI_MODELS)
 
 
-MODELS: Mapping[str, ModelSpec] = {spec.name: spec for spec in (*_SEED_MODELS, *_stability_models())}
+MODELS: Mapping[str, ModelSpec] = {spec.name: spec for spec in (*_SEED_MODELS, *_family_models())}
 BEDROCK_MODELS: tuple[str, ...] = tuple(name for name, spec in MODELS.items() if spec.provider == "bedrock")
 # What a request that names no model gets, unless the deployment says otherwise (cdk context
 # ``default_models``): a live model for every task that has one.
@@ -254,6 +256,9 @@ DEFAULT_MODELS: Mapping[str, str] = {
 # What a deployment serves unless told otherwise (cdk.json's ``models``): the active ones.
 LIVE_MODELS: tuple[str, ...] = tuple(name for name in BEDROCK_MODELS if MODELS[name].lifecycle.status == "active")
 IMAGEN = MODELS["imagen-3-customization"]
+# The Cloud Function's models: Gemini's first (the default), then Imagen's.
+VERTEX_MODELS: tuple[str, ...] = (*(name for name, spec in MODELS.items() if spec.family == "gemini"), IMAGEN.name)
+DEFAULT_VERTEX_MODEL = "gemini-3.1-flash-image"
 IMAGEN_LANGUAGES = ("auto", "en", "es", "hi", "ja", "ko", "pt", "zh-TW", "zh", "zh-CN")
 
 
@@ -311,8 +316,8 @@ def markdown_table() -> str:
     ]
     for spec in MODELS.values():
         tasks = ", ".join(spec.tasks)
-        if spec.family == "imagen":
-            references = IMAGEN.limits["referenceImages"]
+        if spec.provider == "vertex":
+            references = spec.limits["referenceImages"]
             tasks = f"customization through the Cloud Function ({references.describe()})"
         prompt = spec.limits["prompt"].describe() if "prompt" in spec.limits else "—"
         where = ", ".join(spec.regions) or "—"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal, Protocol
 
-Family = Literal["nova", "titan", "stability", "imagen"]
+Family = Literal["nova", "titan", "stability", "imagen", "gemini"]
 
 
 @dataclass(frozen=True)
@@ -186,6 +186,23 @@ class AspectRatioSizes:
 
 
 @dataclass(frozen=True)
+class RatioChoices:
+    """Gemini image models: the caller may pick an aspect ratio from a list; the pixels follow."""
+
+    ratios: tuple[str, ...]
+    default: tuple[int, int] = (1024, 1024)
+
+    def output_error(self, width: int, height: int) -> str | None:
+        return None
+
+    def input_error(self, width: int, height: int) -> str | None:
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": "aspectRatio", "aspectRatios": list(self.ratios)}
+
+
+@dataclass(frozen=True)
 class PixelBounds:
     """Bounds on an input image's pixel dimensions, checked from its header before anything
     decodes it or sends it on: a small file can declare a huge image."""
@@ -265,7 +282,7 @@ class ModelSpec:
 
     @property
     def provider(self) -> str:
-        return "vertex" if self.family == "imagen" else "bedrock"
+        return "vertex" if self.family in ("imagen", "gemini") else "bedrock"
 
     def unsupported_fields(self, task: str) -> frozenset[str]:
         if task in self.native:

@@ -406,6 +406,21 @@ def test_imagen_customization_gives_sample_count_images_from_the_references(stac
     resized = reference.resize((1024, 1024))
     assert all(mean_difference(image, resized) < mean_difference(noise, resized) for image in images)
     assert any("local preview" in warning for warning in result["warnings"])
+    # The default backend: a Gemini image model, one generateContent call per sample.
+    assert result["modelId"] == "gemini-3.1-flash-image" and result["usage"]["totalTokenCount"] > 0
+
+
+def test_gemini_filters_as_the_model_does(stack):
+    reference = {"referenceType": "REFERENCE_TYPE_RAW", "referenceId": 1,
+                 "referenceImage": {"bytesBase64Encoded": b64_png(scene(256))}}  # fmt: skip
+    body = {"instances": [{"prompt": "a forbidden [1]", "referenceImages": [reference]}]}
+
+    status, partly = stack.customize({**body, "parameters": {"sampleCount": 2, "seed": 1}})
+    assert status == 200 and partly["filtered"] == 1 and len(partly["images"]) == 1
+    assert any("IMAGE_SAFETY" in warning for warning in partly["warnings"])
+
+    status, blocked = stack.customize({**body, "parameters": {"sampleCount": 1}})
+    assert status == 422 and "PROHIBITED_CONTENT" in blocked["error"]["message"]
 
 
 # --- today's Stability models (the preview engine's promises for each) -----------------------

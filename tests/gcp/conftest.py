@@ -37,6 +37,12 @@ def loopback_only(monkeypatch) -> Iterator[list[str]]:
     assert attempts == [], f"network access beyond loopback: {attempts}"
 
 
+@pytest.fixture(autouse=True)
+def default_model(monkeypatch) -> None:
+    """The function's own default model (test modules of another backend set theirs after this)."""
+    monkeypatch.delenv("VERTEX_MODEL_ID", raising=False)
+
+
 @pytest.fixture
 def google(signing_key, tmp_path, monkeypatch) -> Iterator[FakeGoogle]:
     """Vertex and the token endpoint on loopback; real service-account credentials pointing there."""
@@ -71,8 +77,7 @@ def google(signing_key, tmp_path, monkeypatch) -> Iterator[FakeGoogle]:
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)
     monkeypatch.setenv("GOOGLE_CLOUD_LOCATION", LOCATION)
     monkeypatch.setenv("VERTEX_API_ENDPOINT", fake.url)
-    for name in ("VERTEX_MODEL_ID", "VERTEX_TIMEOUT_SECONDS"):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("VERTEX_TIMEOUT_SECONDS", raising=False)
     yield fake
     fake.stop()
 

@@ -1,4 +1,5 @@
-"""Loopback stand-ins for Google: an OAuth token endpoint and Vertex AI's predict endpoint.
+"""Loopback stand-ins for Google: an OAuth token endpoint and Vertex AI's model endpoints
+(``:predict`` for Imagen, ``:generateContent`` for Gemini).
 
 The token endpoint checks the service-account JWT grant the real google-auth flow sends
 (signature, audience, scope) before it hands out a token; the predict endpoint records
@@ -67,7 +68,7 @@ class FakeGoogle:
                 data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if self.path == "/token":
                     self._reply(*fake._token(data))
-                elif self.path.endswith(":predict"):
+                elif self.path.endswith((":predict", ":generateContent")):
                     body = json.loads(data)
                     fake.predictions.append(Seen(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                     if fake.delay:

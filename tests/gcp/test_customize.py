@@ -12,6 +12,12 @@ from imaging import load_golden, png_b64, png_bytes
 PREDICT_PATH = f"/v1/projects/{PROJECT}/locations/{LOCATION}/publishers/google/models/imagen-3.0-capability-001:predict"
 
 
+@pytest.fixture(autouse=True)
+def imagen_backend(monkeypatch):
+    """These tests are of the Imagen backend (tests/gcp/test_gemini.py: the default, Gemini)."""
+    monkeypatch.setenv("VERTEX_MODEL_ID", "imagen-3.0-capability-001")
+
+
 def request_body(sample_count: int = 2) -> dict:
     body = load_golden("imagen-subject-example.json")["body"]
     body["parameters"]["sampleCount"] = sample_count
@@ -63,6 +69,9 @@ def test_the_token_and_session_are_reused_across_requests(client, google):
 
 def test_model_id_is_overridable(client, google, monkeypatch):
     monkeypatch.setenv("VERTEX_MODEL_ID", "imagen-3.0-capability-002")
+    import vertex
+
+    vertex.client.cache_clear()
     google.answers.append(predictions(1))
 
     status, result, _ = post(client, request_body(1))

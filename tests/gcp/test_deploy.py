@@ -72,3 +72,15 @@ def test_dry_run_stages_and_prints_without_calling_gcloud(monkeypatch, tmp_path,
     out = capsys.readouterr().out
     assert "gcloud functions deploy imagegen-customize" in out
     assert (tmp_path / "staging" / "main.py").is_file()
+
+
+def test_the_vertex_location_is_the_models_unless_one_is_given(staged):
+    def variables(*args) -> str:
+        deploy_step = next(step for step in deploy.commands(*args) if step[:3] == ["gcloud", "functions", "deploy"])
+        return next(arg for arg in deploy_step if arg.startswith("--set-env-vars="))
+
+    # The function runs in europe-west4, but Gemini 3.1 Flash Image is served only in global.
+    assert variables("p", "europe-west4", staged) == "--set-env-vars=GOOGLE_CLOUD_PROJECT=p"
+    assert variables("p", "europe-west4", staged, "us-central1", "imagen-3.0-capability-001") == (
+        "--set-env-vars=GOOGLE_CLOUD_PROJECT=p,GOOGLE_CLOUD_LOCATION=us-central1,VERTEX_MODEL_ID=imagen-3.0-capability-001"
+    )

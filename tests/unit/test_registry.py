@@ -30,7 +30,11 @@ STABILITY = {
 def test_models_description_is_json_and_shows_lifecycle():
     models = {m["name"]: m for m in describe_models(today=date(2026, 11, 22))}
     json.dumps(models)  # served as-is by GET /v1/models
-    assert set(models) == {"nova-canvas", "titan-image-v1", "titan-image-v2", "imagen-3-customization"} | STABILITY
+    seed = {"nova-canvas", "titan-image-v1", "titan-image-v2", "imagen-3-customization"}
+    gemini = {"gemini-3.1-flash-image", "gemini-3-pro-image", "gemini-2.5-flash-image"}
+    assert set(models) == seed | gemini | STABILITY
+    assert models["imagen-3-customization"]["lifecycle"]["successor"] == "gemini-3.1-flash-image"
+    assert models["gemini-3.1-flash-image"]["regions"] == ["global"]
     # model-lifecycle.txt: Titan v2 and Nova Canvas past their end of life, Titan v1 retired.
     assert models["titan-image-v2"]["lifecycle"]["pastEndOfLife"] is True
     assert models["titan-image-v2"]["lifecycle"]["successor"] == "nova-canvas"
