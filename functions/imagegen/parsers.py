@@ -99,13 +99,20 @@ def _task_type(native: dict[str, Any], requested: int) -> ParsedResponse:
         raise UpstreamError("images is not a list")
     decoded = [_decode(value, f"images[{index}]") for index, value in enumerate(raw)]
     error = native.get("error")
-    warnings = [error] if isinstance(error, str) and error else []
+    return _unseeded(decoded, requested, [error] if isinstance(error, str) and error else [])
+
+
+def _unseeded(
+    decoded: list[tuple[bytes, str]], requested: int, warnings: list[str], usage: dict[str, int] | None = None
+) -> ParsedResponse:
+    """A result whose images report no seed: what was asked for and not returned is filtered."""
     return ParsedResponse(
         images=[data for data, _ in decoded],
         mime_types=[mime for _, mime in decoded],
         seeds=[None] * len(decoded),
         filtered=max(requested - len(decoded), 0),
         warnings=warnings,
+        usage=usage or {},
     )
 
 
@@ -155,13 +162,7 @@ def _vertex(native: dict[str, Any], requested: int) -> ParsedResponse:
         kept.append(_decode(prediction["bytesBase64Encoded"], f"predictions[{index}]"))
     if len(kept) < requested and not warnings:
         warnings.append(f"{requested - len(kept)} of {requested} images were filtered by responsible AI")
-    return ParsedResponse(
-        images=[data for data, _ in kept],
-        mime_types=[mime for _, mime in kept],
-        seeds=[None] * len(kept),
-        filtered=max(requested - len(kept), 0),
-        warnings=warnings,
-    )
+    return _unseeded(kept, requested, warnings)
 
 
 # Sec.6: a candidate that ended for one of these reasons carries no usable image.
@@ -202,11 +203,4 @@ def _gemini(native: dict[str, Any], requested: int) -> ParsedResponse:
             warnings.append(" ".join(texts) or f"candidate {index} finished with {reason or 'no image'}")
             continue
         kept += [_decode(image.get("data"), f"candidates[{index}] image") for image in images]
-    return ParsedResponse(
-        images=[data for data, _ in kept],
-        mime_types=[mime for _, mime in kept],
-        seeds=[None] * len(kept),
-        filtered=max(requested - len(kept), 0),
-        warnings=warnings,
-        usage=usage,
-    )
+    return _unseeded(kept, requested, warnings, usage)
