@@ -41,9 +41,11 @@ synth: $(STAMP)
 deploy-gcp: $(STAMP)
 	$(BIN)/python functions/gcp/deploy.py --project "$(PROJECT)" --region "$(or $(REGION),us-central1)"
 
-# Regenerates the README's model table from the registry.
+# Regenerates the README's model table from the registry and docs/openapi.json from the routes.
 docs: $(STAMP)
 	PYTHONPATH=functions $(BIN)/python -m imagegen.registry --write README.md
+	mkdir -p docs
+	PYTHONPATH=functions:functions/handlers $(BIN)/python -m core.openapi docs/openapi.json
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .hypothesis .build cdk.out

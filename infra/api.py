@@ -13,7 +13,13 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from core.config import DEFAULT_SYNC_TIMEOUT_SECONDS
-from core.http import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS, request_too_large
+from core.http import (
+    BINARY_MEDIA_TYPES,
+    CORS_ALLOW_HEADERS,
+    CORS_EXPOSE_HEADERS,
+    CORS_MAX_AGE_SECONDS,
+    request_too_large,
+)
 from core.routes import ROUTES, Route
 from core.topology import API_FUNCTION_TIMEOUT_SECONDS
 from imagegen.errors import (
@@ -33,7 +39,7 @@ STAGE = "prod"
 INTEGRATION_TIMEOUT = Duration.seconds(DEFAULT_SYNC_TIMEOUT_SECONDS)
 
 # Sizing: a task function decodes up to a 6 MB body and holds the model's images.
-_MEMORY_MB = {"task": 1024, "jobs": 256, "uploads": 256, "models": 256}
+_MEMORY_MB = {"task": 1024, "openai": 1024, "jobs": 256, "uploads": 256, "models": 256, "openapi": 256}
 
 # API Gateway's own errors, rendered from the same error classes as the functions' errors. A
 # default response keeps the status API Gateway chose; the others answer with the class's.
@@ -72,7 +78,7 @@ class TaskApi(Construct):
         cors_origins: Sequence[str],
         routes: Sequence[Route] = ROUTES,
     ) -> None:
-        """``environments`` maps "task", "jobs", "uploads" and "models" to each kind's variables."""
+        """``environments`` maps each kind of route (``Route.kind``) to its functions' variables."""
         super().__init__(scope, id)
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
@@ -86,7 +92,10 @@ class TaskApi(Construct):
             # The role is the region's one API Gateway logging role (AWS::ApiGateway::Account):
             # other APIs in the account log through it, so deleting this stack must not remove it.
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
-            api_key_source_type=apigw.ApiKeySourceType.HEADER,
+            # The key may come as x-api-key or as OpenAI's Authorization: Bearer; the authorizer
+            # hands it to the usage plan either way.
+            api_key_source_type=None if iam_auth else apigw.ApiKeySourceType.AUTHORIZER,
+            binary_media_types=list(BINARY_MEDIA_TYPES),
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE,
                 tracing_enabled=True,
@@ -120,9 +129,34 @@ class TaskApi(Construct):
                 response_headers={**headers, **_gateway_cors_headers(cors_origins)} or None,
             )
 
+        self.authorizer: apigw.RequestAuthorizer | None = None
+        if not iam_auth:
+            self.authorizer_function = python_function(
+                self,
+                "KeyAuthorizerFunction",
+                module="authorizer",
+                description="The API key from x-api-key or Authorization: Bearer, for the usage plan",
+                memory_mb=256,
+                timeout=Duration.seconds(5),
+                environment=environments["authorizer"],
+                log_retention=log_retention,
+                layer=layer,
+            )
+            # Not cached: a cache needs identity sources, and either of two headers may carry the key.
+            self.authorizer = apigw.RequestAuthorizer(
+                self,
+                "KeyAuthorizer",
+                handler=self.authorizer_function,
+                identity_sources=[],
+                results_cache_ttl=Duration.seconds(0),
+            )
+            # CDK writes an empty IdentitySource for no sources; API Gateway wants none at all.
+            self.authorizer.node.default_child.add_property_deletion_override("IdentitySource")
+
         self.functions: dict[str, lambda_.Function] = {}
+        self.public_methods: list[apigw.Method] = []
         for route in routes:
-            kind = "task" if route.task else route.module
+            kind = route.kind
             memory, timeout = _MEMORY_MB[kind], Duration.seconds(API_FUNCTION_TIMEOUT_SECONDS[kind])
             function = python_function(
                 self,
@@ -137,12 +171,10 @@ class TaskApi(Construct):
             )
             self.functions[route.module] = function
             resource = self.api.root.resource_for_path(route.path)
-            resource.add_method(
-                route.method,
-                apigw.LambdaIntegration(function, timeout=INTEGRATION_TIMEOUT),
-                api_key_required=not iam_auth,
-                authorization_type=apigw.AuthorizationType.IAM if iam_auth else apigw.AuthorizationType.NONE,
-            )
+            method = resource.add_method(route.method, apigw.LambdaIntegration(function, timeout=INTEGRATION_TIMEOUT),
+                                         **_access(route, iam_auth, self.authorizer))  # fmt: skip
+            if route.public:
+                self.public_methods.append(method)
 
         self.api_key: apigw.IApiKey | None = None
         if not iam_auth:
@@ -155,6 +187,15 @@ class TaskApi(Construct):
             plan.add_api_stage(stage=self.api.deployment_stage)
             self.api_key = self.api.add_api_key("ApiKey", description="serverless-imagegen default key")
             plan.add_api_key(self.api_key)
+
+
+def _access(route: Route, iam_auth: bool, authorizer: apigw.IAuthorizer | None) -> dict:
+    """Who may call a route: anyone (the public document), IAM principals, or API-key holders."""
+    if route.public:
+        return {"api_key_required": False, "authorization_type": apigw.AuthorizationType.NONE}
+    if iam_auth:
+        return {"api_key_required": False, "authorization_type": apigw.AuthorizationType.IAM}
+    return {"api_key_required": True, "authorizer": authorizer, "authorization_type": apigw.AuthorizationType.CUSTOM}
 
 
 def _construct_id(module: str) -> str:

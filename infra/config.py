@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from core.config import TASK_DEFAULT
 from imagegen.registry import BEDROCK_MODELS, DEFAULT_MODELS, MODELS, TASKS
 
 from . import ROOT
@@ -30,6 +31,9 @@ class DeployConfig:
     # The model of a request that names none, per task; tasks left out get the registry's
     # default when that model is enabled, else the first enabled model that serves the task.
     default_models: Mapping[str, str]
+    # OpenAI model names clients send -> an enabled model, or "*" for the task's default; added
+    # to the built-in names (gpt-image-1, dall-e-3, ...), which all mean "*".
+    openai_models: Mapping[str, str]
     async_threshold_pixels: int
     presign_ttl_seconds: int
     upload_ttl_seconds: int
@@ -60,6 +64,9 @@ class DeployConfig:
             if model not in self.models or task not in MODELS[model].tasks:
                 serving = ", ".join(name for name in self.models if task in MODELS[name].tasks) or "none"
                 raise ValueError(f"default_models: {task}={model} — an enabled model that serves it: {serving}")
+        for name, model in self.openai_models.items():
+            if model != TASK_DEFAULT and model not in self.models:
+                raise ValueError(f"openai_models: {name}={model} — map it to an enabled model or to {TASK_DEFAULT!r}")
         if not 2 <= self.trigger_max_concurrency <= 1000:
             raise ValueError("trigger_max_concurrency: SQS event sources take 2 to 1000")
         if self.upload_ttl_seconds > 7 * 24 * 3600 or self.presign_ttl_seconds > 7 * 24 * 3600:

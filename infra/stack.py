@@ -49,6 +49,7 @@ class ImageGenStack(Stack):
             model_ids=dict(config.model_ids),
             enabled_models=config.models,
             default_models={task: config.default_model(task) for task in config.tasks},
+            openai_models=dict(config.openai_models),
             async_threshold_pixels=config.async_threshold_pixels,
             presign_ttl_seconds=config.presign_ttl_seconds,
             upload_ttl_seconds=config.upload_ttl_seconds,
@@ -71,7 +72,8 @@ class ImageGenStack(Stack):
             self,
             "TaskApi",
             environments={
-                kind: with_machine.to_env(*FUNCTION_SETTINGS[kind]) for kind in ("task", "jobs", "uploads", "models")
+                kind: with_machine.to_env(*FUNCTION_SETTINGS[kind])
+                for kind in ("task", "openai", "jobs", "uploads", "models", "openapi", "authorizer")
             },
             layer=self.layer,
             log_retention=log_retention,
@@ -100,15 +102,20 @@ class ImageGenStack(Stack):
             resources=[arn for model_id in self.model_ids for arn in self._model_arns(model_id, bedrock_region)],
         )
         functions = self.task_api.functions
-        tasks = [functions[route] for route in functions if route not in ("jobs", "uploads", "models")]
-        for function in tasks:
+        kinds = {route.module: route.kind for route in ROUTES}
+        for module, function in functions.items():
+            if kinds[module] not in ("task", "openai"):
+                continue
             self._grant(function.role, invoke_models, _PROFILE_REASON)
             self._objects(function.role, "s3:GetObject", inputs, layout.UPLOADS, layout.TRIGGERS)
             # A sync answer presigns GETs of the images it stored: a presigned URL carries
             # only its signer's permissions.
             self._objects(function.role, "s3:GetObject", output, layout.OUTPUTS)
-            self._objects(function.role, "s3:PutObject", output, layout.OUTPUTS, layout.JOBS)
-            machine.grant_start_execution(function)
+            if kinds[module] == "task":  # the OpenAI routes always answer synchronously
+                self._objects(function.role, "s3:PutObject", output, layout.OUTPUTS, layout.JOBS)
+                machine.grant_start_execution(function)
+            else:
+                self._objects(function.role, "s3:PutObject", output, layout.OUTPUTS)
         jobs = functions["jobs"].role
         self._objects(jobs, "s3:GetObject", output, layout.OUTPUTS, layout.JOBS)
         self._grant(

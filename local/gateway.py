@@ -15,7 +15,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from core.config import settings
-from core.http import LAMBDA_PAYLOAD_LIMIT_BYTES, cors_headers, request_too_large
+from core.http import BINARY_MEDIA_TYPES, LAMBDA_PAYLOAD_LIMIT_BYTES, api_key_of, cors_headers, request_too_large
 from core.routes import ROUTES, Route
 from core.topology import API_FUNCTION_TIMEOUT_SECONDS
 from imagegen.errors import ForbiddenError, ImageGenError, NotFoundError
@@ -66,7 +66,8 @@ class Gateway:
         match, route = next(((m, r) for m, r in matched if r.method == request.method), (None, None))
         if route is None:
             return _error(NotFoundError(f"no route {request.method} {request.path}"))
-        if request.headers.get("x-api-key") != self.api_key:
+        # Like the deployed authorizer and usage plan: x-api-key or Authorization: Bearer.
+        if not route.public and api_key_of(dict(request.headers)) != self.api_key:
             return _error(ForbiddenError("Forbidden"))
         data = request.get_data()
         event = self._event(request, route, match.groupdict(), data)
@@ -80,10 +81,11 @@ class Gateway:
         return self._response(result, notices)
 
     def _event(self, request: Request, route: Route, params: dict[str, str], data: bytes) -> dict[str, Any]:
-        try:
-            body, encoded = (data.decode("utf-8") if data else None), False
-        except UnicodeDecodeError:
+        # As API Gateway does: binary media types arrive base64-encoded, other bodies as text.
+        if request.mimetype in BINARY_MEDIA_TYPES:
             body, encoded = base64.b64encode(data).decode("ascii"), True
+        else:
+            body, encoded = (data.decode("utf-8", errors="replace") if data else None), False
         return {
             "resource": route.path,
             "path": request.path,
@@ -127,4 +129,4 @@ def with_notice(body: str, notices: Sequence[str] = (NOTICE,)) -> str:
 
 
 def _timeout(route: Route) -> float:
-    return API_FUNCTION_TIMEOUT_SECONDS["task" if route.task else route.module]
+    return API_FUNCTION_TIMEOUT_SECONDS[route.kind]

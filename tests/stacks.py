@@ -36,6 +36,7 @@ VARIANT = {
             "stable-image-core": "us.stability.stable-image-core-v1:1",
         }
     ),
+    "openai_models": json.dumps({"dall-e-3": "titan-image-v2", "house-style": "nova-canvas"}),
     "trigger_max_concurrency": "3",
     "cors_origins": "https://app.example.com,https://admin.example.com",
 }
@@ -61,6 +62,21 @@ class Synth:
     @property
     def document(self) -> dict[str, Any]:
         return json.loads(self.template_path.read_text())
+
+    def methods(self) -> dict[tuple[str, str], dict]:
+        """The API's methods by (HTTP method, path), e.g. ``("GET", "/v1/jobs/{id}")``."""
+        resources = self.resources("AWS::ApiGateway::Resource")
+
+        def path(resource_id: dict) -> str:
+            if "Ref" not in resource_id:  # the API's root resource
+                return ""
+            properties = resources[resource_id["Ref"]]["Properties"]
+            return path(properties["ParentId"]) + "/" + properties["PathPart"]
+
+        return {
+            (method["Properties"]["HttpMethod"], path(method["Properties"]["ResourceId"])): method["Properties"]
+            for method in self.resources("AWS::ApiGateway::Method").values()
+        }
 
     def definition(self) -> dict:
         """The state machine's definition; CloudFormation references become ``${LogicalId}`` or

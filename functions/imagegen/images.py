@@ -291,3 +291,17 @@ def inverted_mask(mask: InlineImage) -> str:
     buffer = io.BytesIO()
     ImageOps.invert(_open_pixels(mask).convert("L")).save(buffer, "PNG")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def mask_from_alpha(mask: InlineImage) -> str:
+    """OpenAI's mask (transparent pixels mark the edit) as the contract's: black where the image
+    changes, white where it is kept, as base64 PNG."""
+    import io
+
+    pixels = _open_pixels(mask)
+    if "A" not in pixels.getbands() and "transparency" not in pixels.info:
+        raise ImageFormatError("must have an alpha channel: its transparent pixels mark the area to edit")
+    alpha = pixels.convert("RGBA").getchannel("A")
+    buffer = io.BytesIO()
+    alpha.point(lambda value: 0 if value == 0 else 255).convert("RGB").save(buffer, "PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -15,10 +15,7 @@ if TYPE_CHECKING:
 NAME = "imagegen"
 
 # C0 and C1 controls, DEL and the Unicode line/paragraph separators, as Python escapes them.
-_ESCAPES = {
-    code: repr(chr(code))[1:-1]
-    for code in (*range(0x00, 0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)
-}
+_ESCAPES = {code: repr(chr(code))[1:-1] for code in (*range(0x00, 0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)}
 
 
 class EscapeControlCharacters(logging.Filter):

@@ -115,117 +115,117 @@ _TITAN_LIMITS: Mapping[str, Range] = {
 _TITAN_INPUT_RULES = ("PNG or JPEG", "longer side at most 1408 px", "at most 5 MB (docs)")
 
 _SEED_MODELS: tuple[ModelSpec, ...] = (
-        ModelSpec(
-            name="nova-canvas",
-            title="Amazon Nova Canvas",
-            model_id="amazon.nova-canvas-v1:0",
-            family="nova",
-            tasks=SEED_TASKS,
-            limits={
-                "prompt": chars(1, 1024),
-                "negativePrompt": chars(1, 1024),
-                "maskPrompt": chars(1, 1024),
-                "cfgScale": Range(1.1, 10.0, default=6.5),
-                "seed": Range(0, 858_993_459, default=12),
-                "numberOfImages": _GENERATION_COUNT,
-                "similarityStrength": _SIMILARITY,
-                "controlStrength": _CONTROL_STRENGTH,
-                "colors": _COLORS,
-                "images": _VARIATION_IMAGES,
-            },
-            sizes=FreeSizes(),
-            lifecycle=Lifecycle(
-                "legacy",
-                launched=date(2024, 12, 3),
-                legacy_from=date(2026, 3, 30),
-                end_of_life=date(2026, 9, 30),
-                source="api-evangelist/amazon-nova lifecycle (citing the Bedrock model-lifecycle page); "
-                "NousResearch/hermes-agent PR 30488",
-                note="AWS names Amazon Nova 2 Omni (Converse API) as the next image model, which this service "
-                "does not call; the Stability models serve every task but color-guided.",
-            ),
-            max_input_bytes=API_BODY_LIMIT_BYTES,
-            unsupported={
-                "*": STABILITY_ONLY,
-                # Edits keep the input's size, so Nova takes no width/height for them.
-                "inpainting": _OUTPUT_SIZE,
-                "outpainting": _OUTPUT_SIZE,
-            },
-            input_rules=(
-                "PNG or JPEG",
-                "each side 320–4096 px, aspect ratio 1:4–4:1, fewer than 4,194,304 pixels (docs)",
-                "PNG alpha must be fully opaque (docs)",
-            ),
-            requires_opaque_inputs=True,
+    ModelSpec(
+        name="nova-canvas",
+        title="Amazon Nova Canvas",
+        model_id="amazon.nova-canvas-v1:0",
+        family="nova",
+        tasks=SEED_TASKS,
+        limits={
+            "prompt": chars(1, 1024),
+            "negativePrompt": chars(1, 1024),
+            "maskPrompt": chars(1, 1024),
+            "cfgScale": Range(1.1, 10.0, default=6.5),
+            "seed": Range(0, 858_993_459, default=12),
+            "numberOfImages": _GENERATION_COUNT,
+            "similarityStrength": _SIMILARITY,
+            "controlStrength": _CONTROL_STRENGTH,
+            "colors": _COLORS,
+            "images": _VARIATION_IMAGES,
+        },
+        sizes=FreeSizes(),
+        lifecycle=Lifecycle(
+            "legacy",
+            launched=date(2024, 12, 3),
+            legacy_from=date(2026, 3, 30),
+            end_of_life=date(2026, 9, 30),
+            source="api-evangelist/amazon-nova lifecycle (citing the Bedrock model-lifecycle page); "
+            "NousResearch/hermes-agent PR 30488",
+            note="AWS names Amazon Nova 2 Omni (Converse API) as the next image model, which this service "
+            "does not call; the Stability models serve every task but color-guided.",
         ),
-        ModelSpec(
-            name="titan-image-v1",
-            title="Amazon Titan Image Generator G1 v1",
-            model_id="amazon.titan-image-generator-v1",
-            family="titan",
-            tasks=("text-to-image", "inpainting", "outpainting", "image-variation"),
-            limits=_TITAN_LIMITS,
-            sizes=TITAN_SIZES,
-            lifecycle=Lifecycle(
-                "end-of-life",
-                launched=date(2023, 11, 29),
-                successor="titan-image-v2",
-                source="genkit-ai/genkit PR 6011",
-                note='calls answer ResourceNotFoundException "... reached the end of its life" (observed by '
-                "2026-08-11; the date is not published)",
-            ),
-            max_input_bytes=5 * MB,
-            unsupported={"*": STABILITY_ONLY | _CONDITIONING | {"quality"}},
-            required={"outpainting": frozenset({"prompt"})},
-            input_rules=_TITAN_INPUT_RULES,
+        max_input_bytes=API_BODY_LIMIT_BYTES,
+        unsupported={
+            "*": STABILITY_ONLY,
+            # Edits keep the input's size, so Nova takes no width/height for them.
+            "inpainting": _OUTPUT_SIZE,
+            "outpainting": _OUTPUT_SIZE,
+        },
+        input_rules=(
+            "PNG or JPEG",
+            "each side 320–4096 px, aspect ratio 1:4–4:1, fewer than 4,194,304 pixels (docs)",
+            "PNG alpha must be fully opaque (docs)",
         ),
-        ModelSpec(
-            name="titan-image-v2",
-            title="Amazon Titan Image Generator G1 v2",
-            model_id="amazon.titan-image-generator-v2:0",
-            family="titan",
-            tasks=SEED_TASKS,
-            limits=_TITAN_LIMITS,
-            sizes=TITAN_SIZES,
-            lifecycle=Lifecycle(
-                "legacy",
-                launched=date(2024, 8, 6),
-                legacy_from=date(2025, 12, 30),
-                end_of_life=date(2026, 6, 30),
-                successor="nova-canvas",
-                source="AWS model card model-card-amazon-titan-image-generator-g1-v2; Bedrock model-lifecycle table",
-            ),
-            max_input_bytes=5 * MB,
-            unsupported={"*": STABILITY_ONLY | {"quality"}},
-            required={"outpainting": frozenset({"prompt"})},
-            input_rules=_TITAN_INPUT_RULES,
+        requires_opaque_inputs=True,
+    ),
+    ModelSpec(
+        name="titan-image-v1",
+        title="Amazon Titan Image Generator G1 v1",
+        model_id="amazon.titan-image-generator-v1",
+        family="titan",
+        tasks=("text-to-image", "inpainting", "outpainting", "image-variation"),
+        limits=_TITAN_LIMITS,
+        sizes=TITAN_SIZES,
+        lifecycle=Lifecycle(
+            "end-of-life",
+            launched=date(2023, 11, 29),
+            successor="titan-image-v2",
+            source="genkit-ai/genkit PR 6011",
+            note='calls answer ResourceNotFoundException "... reached the end of its life" (observed by '
+            "2026-08-11; the date is not published)",
         ),
-        ModelSpec(
-            name="imagen-3-customization",
-            title="Google Imagen 3 customization",
-            model_id="imagen-3.0-capability-001",
-            family="imagen",
-            tasks=("customization",),
-            limits={
-                "referenceImages": count(1, 4),
-                "sampleCount": Range(1, 4, default=4),
-                "maskClasses": Range(0, 193),
-                "dilation": Range(0.0, 1.0),
-            },
-            sizes=None,
-            lifecycle=Lifecycle(
-                "deprecated",
-                end_of_life=date(2026, 6, 30),
-                successor="gemini-3.1-flash-image",
-                source="Vertex Imagen model pages; firebase.google.com/docs/ai-logic/imagen-models-migration",
-                note="Vertex: migrate before 2026-06-30 (named replacement gemini-2.5-flash-image); all Imagen "
-                "models shut down as early as 2026-08-17 (replacement gemini-3.1-flash-image).",
-            ),
-            max_input_bytes=API_BODY_LIMIT_BYTES,
-            # Google publishes no pixel limit for reference images. This bound is ours: above any
-            # camera's default output, and it caps a decoded image at 128 MiB (RGBA).
-            input_bounds=PixelBounds(max_side=8192, max_pixels=33_554_432),
+        max_input_bytes=5 * MB,
+        unsupported={"*": STABILITY_ONLY | _CONDITIONING | {"quality"}},
+        required={"outpainting": frozenset({"prompt"})},
+        input_rules=_TITAN_INPUT_RULES,
+    ),
+    ModelSpec(
+        name="titan-image-v2",
+        title="Amazon Titan Image Generator G1 v2",
+        model_id="amazon.titan-image-generator-v2:0",
+        family="titan",
+        tasks=SEED_TASKS,
+        limits=_TITAN_LIMITS,
+        sizes=TITAN_SIZES,
+        lifecycle=Lifecycle(
+            "legacy",
+            launched=date(2024, 8, 6),
+            legacy_from=date(2025, 12, 30),
+            end_of_life=date(2026, 6, 30),
+            successor="nova-canvas",
+            source="AWS model card model-card-amazon-titan-image-generator-g1-v2; Bedrock model-lifecycle table",
         ),
+        max_input_bytes=5 * MB,
+        unsupported={"*": STABILITY_ONLY | {"quality"}},
+        required={"outpainting": frozenset({"prompt"})},
+        input_rules=_TITAN_INPUT_RULES,
+    ),
+    ModelSpec(
+        name="imagen-3-customization",
+        title="Google Imagen 3 customization",
+        model_id="imagen-3.0-capability-001",
+        family="imagen",
+        tasks=("customization",),
+        limits={
+            "referenceImages": count(1, 4),
+            "sampleCount": Range(1, 4, default=4),
+            "maskClasses": Range(0, 193),
+            "dilation": Range(0.0, 1.0),
+        },
+        sizes=None,
+        lifecycle=Lifecycle(
+            "deprecated",
+            end_of_life=date(2026, 6, 30),
+            successor="gemini-3.1-flash-image",
+            source="Vertex Imagen model pages; firebase.google.com/docs/ai-logic/imagen-models-migration",
+            note="Vertex: migrate before 2026-06-30 (named replacement gemini-2.5-flash-image); all Imagen "
+            "models shut down as early as 2026-08-17 (replacement gemini-3.1-flash-image).",
+        ),
+        max_input_bytes=API_BODY_LIMIT_BYTES,
+        # Google publishes no pixel limit for reference images. This bound is ours: above any
+        # camera's default output, and it caps a decoded image at 128 MiB (RGBA).
+        input_bounds=PixelBounds(max_side=8192, max_pixels=33_554_432),
+    ),
 )
 
 

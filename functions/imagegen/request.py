@@ -126,6 +126,11 @@ class BuiltRequest:
         return replace(self, request=request, s3_refs=[], bodies=_bodies(self.task, request, self.spec))
 
 
+def default_model(task: str, default_models: Mapping[str, str] | None = None) -> str:
+    """The model of a request for ``task`` that names none: the deployment's, else the registry's."""
+    return (default_models or {}).get(task) or DEFAULT_MODELS[task]
+
+
 def build_request(
     task: str,
     payload: Any,
@@ -147,7 +152,7 @@ def build_request(
         raise InvalidRequestError.for_field("body", "must be a JSON object")
     model = payload.get("model")
     if model is None:
-        model = (default_models or {}).get(task) or DEFAULT_MODELS[task]
+        model = default_model(task, default_models)
     spec = MODELS.get(model) if isinstance(model, str) else None
     if spec is None or spec.provider != "bedrock":
         names = ", ".join(name for name, s in MODELS.items() if s.provider == "bedrock")

@@ -60,7 +60,8 @@ def _image(value: object, info: ValidationInfo) -> ImageInput:
         raise ImageTooLarge(info.field_name or "image", exc) from None
 
 
-Image = Annotated[ImageInput, PlainValidator(_image)]
+# Documented (OpenAPI) as what a caller sends: base64, a data: URL or an s3:// reference.
+Image = Annotated[ImageInput, PlainValidator(_image, json_schema_input_type=str)]
 
 
 class Request(BaseModel):

@@ -102,14 +102,17 @@ def stack(tmp_path_factory) -> Stack:
         IMAGEGEN_DEFAULT_MODELS=json.dumps(SEED_DEFAULTS),
     )
     started = time.monotonic()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    # The log goes to a file: a pipe nobody reads until the end fills up and stalls the server.
+    log = state_dir / "stack.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local"], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True
+        )
     stack_file = state_dir / "stack.json"
     while not stack_file.exists():
         if process.poll() is not None or time.monotonic() - started > READY_WITHIN_SECONDS:
             process.kill()
-            raise AssertionError(f"the local stack did not start:\n{process.stdout.read()}")
+            raise AssertionError(f"the local stack did not start:\n{log.read_text()}")
         time.sleep(0.1)
     started_in = time.monotonic() - started
     info = json.loads(stack_file.read_text())
@@ -120,7 +123,8 @@ def stack(tmp_path_factory) -> Stack:
     assert status == 200
     yield stack
     process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=15)
+    process.wait(timeout=15)
+    output = log.read_text()
     assert process.returncode == 0, output
     assert "stopped" in output
     assert not stack_file.exists()

@@ -192,8 +192,10 @@ def denied(policies: Policies, calls: list[Call]) -> tuple[list[str], set[Grant]
     """The calls no grant allows (described), and the grants that allowed the others."""
     refused, used = [], set()
     for call in calls:
-        role = policies.role_of_state_machine() if call.function == STATE_MACHINE else policies.role_of_handler(
-            call.function
+        role = (
+            policies.role_of_state_machine()
+            if call.function == STATE_MACHINE
+            else policies.role_of_handler(call.function)
         )
         for resource in call.resources:
             grants = policies.matching(role, call.action, resource)

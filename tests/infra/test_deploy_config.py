@@ -49,9 +49,15 @@ def test_command_line_context_strings_are_coerced():
         ({"presign_ttl_seconds": "700000"}, "7 days"),
         ({"quota_per_day": "lots"}, "quota_per_day"),
         ({"default_models": '{"upscale": "stable-image-core"}'}, "default_models: upscale=stable-image-core"),
-        ({"models": "stable-image-core", "default_models": '{"text-to-image": "stable-image-ultra"}'},
-         "an enabled model that serves it: stable-image-core"),
+        (
+            {"models": "stable-image-core", "default_models": '{"text-to-image": "stable-image-ultra"}'},
+            "an enabled model that serves it: stable-image-core",
+        ),
         ({"default_models": '{"painting": "stable-image-core"}'}, "painting is not a task"),
+        (
+            {"models": "stable-image-core", "openai_models": '{"dall-e-3": "nova-canvas"}'},
+            "openai_models: dall-e-3=nova-canvas",
+        ),
         ({"cors_origins": "app.example.com"}, "cors_origins"),
         ({"cors_origins": "*,https://app.example.com"}, "alone"),
     ],

@@ -150,6 +150,16 @@ def test_each_function_gets_the_settings_it_reads_by_their_shared_names(synth):
         assert set(props["Environment"]["Variables"]) <= every_name, module
 
 
+def test_the_openai_routes_get_the_deployments_model_names_and_no_state_machine(synth, variant):
+    name = Settings.env_name("openai_models")
+    for module in ("images_generations", "images_edits", "images_variations"):
+        env = _by_handler(variant)[module]["Environment"]["Variables"]
+        assert json.loads(env[name]) == {"dall-e-3": "titan-image-v2", "house-style": "nova-canvas"}, module
+        assert Settings.env_name("state_machine_arn") not in env, module
+        # Without names of its own a deployment still answers to OpenAI's (DEFAULT_OPENAI_MODELS).
+        assert json.loads(_by_handler(synth)[module]["Environment"]["Variables"].get(name, "{}")) == {}, module
+
+
 def test_log_groups_have_retention(synth):
     groups = synth.resources("AWS::Logs::LogGroup")
     assert len(groups) >= 14
@@ -160,16 +170,34 @@ def test_log_groups_have_retention(synth):
 
 
 def test_every_route_is_a_lambda_proxy_method_behind_an_api_key(synth):
-    methods = [m["Properties"] for m in synth.resources("AWS::ApiGateway::Method").values()]
+    methods = synth.methods()
+    [authorizer_id] = synth.resources("AWS::ApiGateway::Authorizer")
 
-    assert sorted(m["HttpMethod"] for m in methods) == sorted(route.method for route in synth.routes)
-    for method in methods:
-        assert method["ApiKeyRequired"] is True
-        assert method["AuthorizationType"] == "NONE"
+    assert sorted(methods) == sorted((route.method, route.path) for route in synth.routes)
+    for route in synth.routes:
+        method = methods[(route.method, route.path)]
         assert method["Integration"]["Type"] == "AWS_PROXY"
         assert method["Integration"]["TimeoutInMillis"] == 29000
-    paths = {r["Properties"]["PathPart"] for r in synth.resources("AWS::ApiGateway::Resource").values()}
-    assert {"v1", "text-to-image", "background-removal", "uploads", "jobs", "{id}", "models"} <= paths
+        if route.public:
+            assert method["AuthorizationType"] == "NONE" and not method.get("ApiKeyRequired"), route.path
+        else:
+            # The authorizer passes the key from x-api-key or Authorization: Bearer to the plan.
+            assert method["ApiKeyRequired"] is True, route.path
+            assert method["AuthorizationType"] == "CUSTOM", route.path
+            assert method["AuthorizerId"] == {"Ref": authorizer_id}, route.path
+    assert [path for _method, path in methods if path == "/v1/openapi.json"], "the API document is served"
+    assert {("POST", f"/v1/images/{name}") for name in ("generations", "edits", "variations")} <= set(methods)
+
+
+def test_api_keys_come_from_the_authorizer_and_forms_pass_as_binary(synth):
+    [api] = synth.resources("AWS::ApiGateway::RestApi").values()
+    assert api["Properties"]["ApiKeySourceType"] == "AUTHORIZER"
+    assert api["Properties"]["BinaryMediaTypes"] == ["multipart/form-data"]
+    [authorizer] = synth.resources("AWS::ApiGateway::Authorizer").values()
+    assert authorizer["Properties"]["Type"] == "REQUEST"
+    # Uncached: a cached answer would be keyed on one header, and the key may come in either.
+    assert authorizer["Properties"]["AuthorizerResultTtlInSeconds"] == 0
+    assert "IdentitySource" not in authorizer["Properties"]
 
 
 def test_usage_plan_throttles_and_caps_calls_and_a_key_is_bound(synth):
@@ -261,12 +289,16 @@ def test_the_regions_api_gateway_logging_role_outlives_the_stack(synth):
 
 
 def test_iam_auth_replaces_keys_and_the_usage_plan(variant):
-    methods = [m["Properties"] for m in variant.resources("AWS::ApiGateway::Method").values()]
-    routes = [m for m in methods if m["HttpMethod"] != "OPTIONS"]
-    assert len(routes) == len(variant.routes)
-    assert all(m["AuthorizationType"] == "AWS_IAM" and not m.get("ApiKeyRequired") for m in routes)
+    methods = variant.methods()
+    routes = [route for route in variant.routes if not route.public]
+    assert len([key for key in methods if key[0] != "OPTIONS"]) == len(variant.routes)
+    for route in routes:
+        method = methods[(route.method, route.path)]
+        assert method["AuthorizationType"] == "AWS_IAM" and not method.get("ApiKeyRequired"), route.path
+    assert methods[("GET", "/v1/openapi.json")]["AuthorizationType"] == "NONE"
     variant.template.resource_count_is("AWS::ApiGateway::ApiKey", 0)
     variant.template.resource_count_is("AWS::ApiGateway::UsagePlan", 0)
+    variant.template.resource_count_is("AWS::ApiGateway::Authorizer", 0)
 
 
 def test_a_bedrock_region_other_than_the_stacks_is_refused(tmp_path, variant):

@@ -17,8 +17,7 @@ def modules_after(code: str) -> set[str]:
     (Site hooks may preload some: functions-framework's namespace .pth creates ``google``.)
     """
     script = (
-        f"import sys, json\nbefore = set(sys.modules)\n{code}\n"
-        "print(json.dumps(sorted(set(sys.modules) - before)))"
+        f"import sys, json\nbefore = set(sys.modules)\n{code}\nprint(json.dumps(sorted(set(sys.modules) - before)))"
     )
     env = {**os.environ, "PYTHONPATH": str(FUNCTIONS)}
     out = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from imagegen.errors import InvalidRequestError
@@ -46,7 +47,28 @@ def runs_async(built: BuiltRequest, config: Settings) -> bool:
     return cost is not None and cost > config.async_threshold_pixels
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """A task request's result: a finished job's view, or the job that was started."""
+
+    view: dict[str, Any]
+    started: bool = False
+    status_url: str = ""
+
+
 def run_task(task: str, payload: Any, context: Any, base_url: str) -> http.Response:
+    outcome = execute(task, payload, context, base_url)
+    if outcome.started:
+        return http.response(202, outcome.view, {"Location": outcome.status_url})
+    rendered = http.response(200, outcome.view)
+    if any("base64" in image for image in outcome.view.get("images", [])):
+        hint = f"the images are stored: GET /v1/jobs/{outcome.view['id']}, or request responseFormat url"
+        return http.check_response_size(rendered, hint)
+    return rendered
+
+
+def execute(task: str, payload: Any, context: Any, base_url: str) -> Outcome:
+    """Validate, then start a job or run the request within the API's time and store it."""
     started = time.monotonic()
     config = settings()
     built = jobs.prepare(task, payload, config)
@@ -59,9 +81,7 @@ def run_task(task: str, payload: Any, context: Any, base_url: str) -> http.Respo
         workflow.start(job, built)
         log.info("job %s started: %s %s x%d", job.id, task, built.model, built.requested)
         status_url = f"{base_url}/v1/jobs/{job.id}"
-        return http.response(
-            202, {"id": job.id, "status": "RUNNING", "statusUrl": status_url}, {"Location": status_url}
-        )
+        return Outcome({"id": job.id, "status": "RUNNING", "statusUrl": status_url}, True, status_url)
 
     budget = config.sync_timeout_seconds
     remaining = getattr(context, "get_remaining_time_in_millis", None)
@@ -80,11 +100,8 @@ def run_task(task: str, payload: Any, context: Any, base_url: str) -> http.Respo
             jobs.record_failure(job.id, job, failure)
         raise failure from None
     log.info("job %s succeeded: %s %s %d images in %d ms", job.id, task, built.model, len(parsed.images), model_ms)
-    if built.response_format == "base64":
-        rendered = http.response(200, jobs.public_view(manifest, inline=parsed.images))
-        hint = f"the images are stored: GET /v1/jobs/{job.id}, or request responseFormat url"
-        return http.check_response_size(rendered, hint)
-    return http.response(200, jobs.public_view(manifest))
+    inline = parsed.images if built.response_format == "base64" else None
+    return Outcome(jobs.public_view(manifest, inline=inline))
 
 
 @http.api

@@ -21,6 +21,12 @@ DEFAULT_PRESIGN_TTL_SECONDS = 3600
 DEFAULT_UPLOAD_TTL_SECONDS = 900
 # API Gateway's default integration timeout; the sync path must answer within it.
 DEFAULT_SYNC_TIMEOUT_SECONDS = 29.0
+# An OpenAI model name mapped to this stands for the deployment's default model of the task.
+TASK_DEFAULT = "*"
+# OpenAI's image model names, so clients configured for OpenAI work unchanged; the deployment's
+# IMAGEGEN_OPENAI_MODELS adds names or maps these to a model of its own.
+DEFAULT_OPENAI_MODELS = dict.fromkeys(("gpt-image-1.5", "gpt-image-1", "gpt-image-1-mini", "dall-e-3", "dall-e-2"),
+                                      TASK_DEFAULT)  # fmt: skip
 
 
 def _env(name: str, default: Any = None) -> Any:
@@ -40,6 +46,9 @@ class Settings:
     enabled_models: tuple[str, ...] = _env("IMAGEGEN_MODELS", ())
     # {"text-to-image": "stable-image-core", ...}: the model of a request that names none.
     default_models: Mapping[str, str] = _env("IMAGEGEN_DEFAULT_MODELS", None)
+    # OpenAI model names callers send -> a served model ("*": the task's default model), on top
+    # of DEFAULT_OPENAI_MODELS.
+    openai_models: Mapping[str, str] = _env("IMAGEGEN_OPENAI_MODELS", None)
     async_threshold_pixels: int = _env("IMAGEGEN_ASYNC_THRESHOLD_PIXELS", DEFAULT_ASYNC_THRESHOLD_PIXELS)
     presign_ttl_seconds: int = _env("IMAGEGEN_PRESIGN_TTL_SECONDS", DEFAULT_PRESIGN_TTL_SECONDS)
     upload_ttl_seconds: int = _env("IMAGEGEN_UPLOAD_TTL_SECONDS", DEFAULT_UPLOAD_TTL_SECONDS)
@@ -74,6 +83,10 @@ class Settings:
                 env[f.metadata["env"]] = str(value)
         return env
 
+    @property
+    def openai_aliases(self) -> dict[str, str]:
+        return {**DEFAULT_OPENAI_MODELS, **(self.openai_models or {})}
+
     @classmethod
     def env_name(cls, name: str) -> str:
         return next(f.metadata["env"] for f in fields(cls) if f.name == name)
@@ -81,7 +94,7 @@ class Settings:
 
 def _parse(name: str, env: str, raw: str, default: Any) -> Any:
     try:
-        if name in ("model_ids", "default_models"):
+        if name in ("model_ids", "default_models", "openai_models"):
             value = json.loads(raw)
             if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
                 raise ValueError("must be a JSON object of names to strings")

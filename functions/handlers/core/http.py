@@ -20,6 +20,9 @@ log = get_logger()
 # Lambda refuses a synchronous invocation whose payload (the whole event, or the whole
 # response) is over 6 MB; API Gateway itself would take 10 MB. The local gateway enforces it.
 LAMBDA_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
+# Bodies API Gateway passes to the function base64-encoded, byte for byte: OpenAI's edits and
+# variations are forms with image files.
+BINARY_MEDIA_TYPES = ("multipart/form-data",)
 UPLOAD_ROUTE = next(f"{route.method} {route.path}" for route in ROUTES if route.module == "uploads")
 _HEADERS = {
     "Content-Type": "application/json",
@@ -30,7 +33,7 @@ _HEADERS = {
 
 # CORS, for the deployed API's preflight (infra/api.py) and every response alike.
 CORS_ALLOW_HEADERS = ("Content-Type", "X-Api-Key", "Authorization")
-CORS_EXPOSE_HEADERS = ("Location", "Retry-After")
+CORS_EXPOSE_HEADERS = ("Location", "Retry-After", "X-ImageGen-Job-Id")
 CORS_MAX_AGE_SECONDS = 3600
 
 Event = dict[str, Any]
@@ -112,12 +115,27 @@ def cors_headers(origin: str | None, allowed: Sequence[str], *, preflight: bool 
 
 
 def header(event: Event, name: str) -> str | None:
-    headers: Mapping[str, str] = event.get("headers") or {}
+    return _header(event.get("headers") or {}, name)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
     return next((value for key, value in headers.items() if key.lower() == name.lower()), None)
 
 
-def api(handle: Handler) -> Handler:
-    """Wrap an API handler: configure logging once, render every error, never leak internals."""
+def api_key_of(headers: Mapping[str, str]) -> str | None:
+    """The API key from ``x-api-key``, else from ``Authorization: Bearer`` (what OpenAI's clients send)."""
+    key = _header(headers, "x-api-key")
+    if key:
+        return key
+    authorization = _header(headers, "Authorization") or ""
+    scheme, _, token = authorization.partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
+def api(handle: Handler, *, render_error: Callable[[ImageGenError], Response] | None = None) -> Handler:
+    """Wrap an API handler: configure logging once, render every error (in the contract's shape,
+    or ``render_error``'s), never leak internals."""
+    render = render_error or error_response
 
     def handler(event: Event, context: Any) -> Response:
         config = settings()
@@ -127,11 +145,11 @@ def api(handle: Handler) -> Handler:
         except ImageGenError as exc:
             method, path = event.get("httpMethod"), event.get("path")
             log.log(level_for(exc), "%s %s -> %d %s: %s", method, path, exc.status, exc.code, exc)
-            result = error_response(exc)
+            result = render(exc)
         except Exception:
             request_id = getattr(context, "aws_request_id", "unknown")
             log.exception("%s %s failed (request %s)", event.get("httpMethod"), event.get("path"), request_id)
-            result = error_response(InternalError.for_request(request_id))
+            result = render(InternalError.for_request(request_id))
         result["headers"].update(cors_headers(header(event, "Origin"), config.cors_origins))
         return result
 

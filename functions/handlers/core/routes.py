@@ -18,6 +18,14 @@ class Route:
     # The module in functions/handlers whose ``handler`` serves the route.
     module: str
     task: str | None = None
+    # What the function is (its settings, memory and timeout in core.topology); the module by default.
+    role: str | None = None
+    # Served without an API key (the OpenAPI document).
+    public: bool = False
+
+    @property
+    def kind(self) -> str:
+        return self.role or ("task" if self.task else self.module)
 
 
 def _task(task: str) -> Route:
@@ -29,7 +37,12 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/uploads", "uploads"),
     Route("GET", "/v1/jobs/{id}", "jobs"),
     Route("GET", "/v1/models", "models"),
+    # The OpenAI Images API over the same tasks.
+    Route("POST", "/v1/images/generations", "images_generations", role="openai"),
+    Route("POST", "/v1/images/edits", "images_edits", role="openai"),
+    Route("POST", "/v1/images/variations", "images_variations", role="openai"),
+    Route("GET", "/v1/openapi.json", "openapi", public=True),
 )
 
-# Handlers that no route serves: the state machine's steps and the upload trigger.
-WORKERS: tuple[str, ...] = ("publish", "fail", "trigger")
+# Handlers that no route serves: the state machine's steps, the upload trigger, the API key authorizer.
+WORKERS: tuple[str, ...] = ("publish", "fail", "trigger", "authorizer")

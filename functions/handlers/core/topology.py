@@ -22,13 +22,22 @@ _ALL_TASK_SETTINGS = (
 )  # fmt: skip
 FUNCTION_SETTINGS: dict[str, tuple[str, ...]] = {
     "task": _ALL_TASK_SETTINGS,
+    # Always synchronous: no state machine.
+    "openai": (*(name for name in _ALL_TASK_SETTINGS if name != "state_machine_arn"), "openai_models"),
     "jobs": ("output_bucket", "state_machine_arn", "presign_ttl_seconds", "log_level", "cors_origins"),
     "uploads": ("input_bucket", "enabled_models", "upload_ttl_seconds", "log_level", "cors_origins"),
     "models": ("model_ids", "enabled_models", "log_level", "cors_origins"),
+    "openapi": ("log_level", "cors_origins"),
+    "authorizer": ("log_level",),
     "publish": ("output_bucket", "bedrock_region", "log_level"),
     "fail": ("output_bucket", "bedrock_region", "log_level"),
     "trigger": (
-        "output_bucket", "input_bucket", "bedrock_region", "model_ids", "enabled_models", "default_models",
+        "output_bucket",
+        "input_bucket",
+        "bedrock_region",
+        "model_ids",
+        "enabled_models",
+        "default_models",
         "log_level",
     ),
 }
@@ -36,6 +45,8 @@ FUNCTION_SETTINGS: dict[str, tuple[str, ...]] = {
 # Timeouts of the API's functions: a task answers within API Gateway's integration timeout.
 API_FUNCTION_TIMEOUT_SECONDS: dict[str, float] = {
     "task": DEFAULT_SYNC_TIMEOUT_SECONDS,
+    "openai": DEFAULT_SYNC_TIMEOUT_SECONDS,
+    "openapi": 10,
     "jobs": 10,
     "uploads": 10,
     "models": 10,

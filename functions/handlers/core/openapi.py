@@ -1,0 +1,281 @@
+"""The OpenAPI 3.1 document of every route, generated from the request models (``imagegen``),
+the response models below and the route table; served at ``GET /v1/openapi.json`` and written
+by ``make docs``. Nothing in it is written by hand but the descriptions."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from imagegen.errors import (
+    ContentFilteredError,
+    ForbiddenError,
+    ImageGenError,
+    InternalError,
+    InvalidRequestError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ThrottledError,
+    UpstreamError,
+    UpstreamTimeoutError,
+)
+
+from .openai_schema import ImagesEdit, ImagesGeneration, ImagesVariation
+from .routes import ROUTES, Route
+
+TITLE = "serverless-imagegen"
+VERSION = "1.0.0"
+
+
+class _Open(BaseModel):
+    # Answers may gain fields; clients (and schema checks) must not break on them.
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorDetail(_Open):
+    field: str
+    message: str
+
+
+class ErrorBody(_Open):
+    code: str = Field(examples=["invalid_request"])
+    message: str
+    details: list[ErrorDetail] | None = None
+
+
+class Error(_Open):
+    error: ErrorBody
+
+
+class Image(_Open):
+    url: str | None = Field(None, description="A presigned GET of the stored image")
+    base64: str | None = Field(None, description='The image itself, with "responseFormat": "base64"')
+    s3Uri: str
+    contentType: Literal["image/png", "image/jpeg", "image/webp"]
+    width: int
+    height: int
+    seed: int | None = None
+
+
+class Job(_Open):
+    """A job as GET /v1/jobs/{id} and the sync task routes answer it."""
+
+    id: str
+    status: Literal["RUNNING", "SUCCEEDED", "FAILED"]
+    task: str | None = None
+    model: str | None = None
+    modelId: str | None = None
+    images: list[Image] | None = None
+    requested: int | None = None
+    filtered: int | None = None
+    warnings: list[str] | None = None
+    error: ErrorBody | None = None
+
+
+class JobStarted(_Open):
+    id: str
+    status: Literal["RUNNING"]
+    statusUrl: str = Field(description="Absolute; follow it as it is")
+
+
+class UploadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    contentType: Literal["image/png", "image/jpeg", "image/webp"]
+
+
+class Upload(_Open):
+    uploadUrl: str
+    fields: dict[str, str] = Field(description="Send every field, then the file as `file`, as multipart/form-data")
+    s3Uri: str
+    expiresIn: int
+    maxBytes: int
+
+
+class Models(_Open):
+    models: list[dict[str, Any]]
+
+
+class OpenAPIDocument(_Open):
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+
+
+class OpenAIImage(_Open):
+    url: str | None = None
+    b64_json: str | None = None
+    revised_prompt: str | None = None
+
+
+class OpenAIImages(_Open):
+    created: int
+    data: list[OpenAIImage]
+    job_id: str | None = Field(None, description="The stored job: GET /v1/jobs/{id}")
+    model: str | None = Field(None, description="The model that made the images")
+    warnings: list[str] | None = Field(None, description="Parameters ignored or adapted, and the model's notes")
+
+
+class OpenAIErrorBody(_Open):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIError(_Open):
+    error: OpenAIErrorBody
+
+
+# What each kind of route may answer besides its successes (the error classes' statuses).
+_TASK_ERRORS = (InvalidRequestError, ForbiddenError, PayloadTooLargeError, ContentFilteredError, ThrottledError,
+                InternalError, UpstreamError, UpstreamTimeoutError)  # fmt: skip
+_ERRORS: dict[str, tuple[type[ImageGenError], ...]] = {
+    "task": _TASK_ERRORS,
+    "openai": _TASK_ERRORS,
+    "jobs": (InvalidRequestError, ForbiddenError, NotFoundError, InternalError, UpstreamError),
+    "uploads": (InvalidRequestError, ForbiddenError, PayloadTooLargeError, InternalError),
+    "models": (ForbiddenError, InternalError),
+    "openapi": (),
+}
+
+
+def document(server: str = "/") -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    paths: dict[str, Any] = {}
+    for route in ROUTES:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, schemas)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": TITLE,
+            "version": VERSION,
+            "description": "Image generation on Amazon Bedrock: the native task API and the OpenAI Images API.",
+        },
+        "servers": [{"url": server}],
+        "security": [{"ApiKey": []}, {"Bearer": []}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+                "Bearer": {"type": "http", "scheme": "bearer", "description": "The same API key"},
+            },
+        },
+    }
+
+
+def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
+    operation: dict[str, Any] = {"operationId": route.module, "summary": f"{route.method} {route.path}"}
+    if route.public:
+        operation["security"] = []
+    request, responses = _shapes(route)
+    if request is not None:
+        media, model = request
+        content: dict[str, Any] = {"schema": _ref(model, schemas)}
+        if route.module in _examples():
+            content["example"] = _examples()[route.module]
+        operation["requestBody"] = {"required": True, "content": {media: content}}
+    if "{id}" in route.path:
+        operation["parameters"] = [
+            {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
+        ]
+    operation["responses"] = {
+        str(status): {"description": description, "content": {"application/json": {"schema": _ref(model, schemas)}}}
+        for status, (description, model) in responses.items()
+    }
+    error_model = OpenAIError if route.kind == "openai" else Error
+    for error in _ERRORS.get(route.kind, ()):
+        operation["responses"].setdefault(
+            str(error.status),
+            {"description": error.code, "content": {"application/json": {"schema": _ref(error_model, schemas)}}},
+        )
+    return operation
+
+
+def _shapes(route: Route) -> tuple[tuple[str, type[BaseModel]] | None, dict[int, tuple[str, type[BaseModel]]]]:
+    if route.task:
+        from imagegen.schema import TASK_MODELS
+
+        return ("application/json", TASK_MODELS[route.task]), {
+            200: ("The stored images", Job),
+            202: ("Started as a job: poll statusUrl", JobStarted),
+        }
+    kinds: dict[str, Any] = {
+        "images_generations": (("application/json", ImagesGeneration), {200: ("The images", OpenAIImages)}),
+        "images_edits": (("multipart/form-data", ImagesEdit), {200: ("The images", OpenAIImages)}),
+        "images_variations": (("multipart/form-data", ImagesVariation), {200: ("The images", OpenAIImages)}),
+        "uploads": (("application/json", UploadRequest), {200: ("A presigned POST form", Upload)}),
+        "jobs": (None, {200: ("The job", Job)}),
+        "models": (None, {200: ("The served models", Models)}),
+        "openapi": (None, {200: ("This document", OpenAPIDocument)}),
+    }
+    return kinds[route.module]
+
+
+def _png(width: int, height: int, edit: bool = False) -> str:
+    """A base64 PNG, built without Pillow: a flat grey image, or (``edit``) a mask that is black
+    (edit) in the middle and white around."""
+    import base64
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    def row(y: int) -> bytes:
+        if not edit:
+            return b"\x00" + b"\x80\x80\x80" * width
+        inside = height // 4 <= y < 3 * height // 4
+        quarter = width // 4
+        middle = b"\x00\x00\x00" if inside else b"\xff\xff\xff"
+        return b"\x00" + b"\xff\xff\xff" * quarter + middle * (width - 2 * quarter) + b"\xff\xff\xff" * quarter
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    pixels = zlib.compress(b"".join(row(y) for y in range(height)), 9)
+    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    return base64.b64encode(data).decode("ascii")
+
+
+@cache
+def _examples() -> dict[str, dict[str, Any]]:
+    """A request per route (by handler module), with prompts from the models' documentation."""
+    image, mask = _png(512, 512), _png(512, 512, edit=True)
+    coffee = "A photograph of a cup of coffee from the side."
+    return {
+        "text_to_image": {"prompt": coffee},
+        "color_guided": {"prompt": coffee, "colors": ["#FF6B35", "#004E89"]},
+        "image_variation": {"images": [image], "prompt": "Modernize the house, photo-realistic, 8k, hdr",
+                            "similarityStrength": 0.7},
+        "inpainting": {"image": image, "maskImage": mask, "prompt": "Modernize the windows of the house"},
+        "outpainting": {"model": "stable-outpaint", "image": image, "left": 256, "right": 256,
+                        "prompt": "Draw a chocolate chip cookie"},
+        "background_removal": {"image": image},
+        "upscale": {"image": image},
+        "search_replace": {"image": image, "searchPrompt": "the cup", "prompt": "a teapot"},
+        "search_recolor": {"image": image, "selectPrompt": "the cup", "prompt": "bright red"},
+        "erase_object": {"image": image, "maskImage": mask},
+        "style_transfer": {"image": image, "styleImage": image},
+        "uploads": {"contentType": "image/png"},
+        "images_generations": {"model": "gpt-image-1", "prompt": coffee, "size": "1024x1024"},
+    }  # fmt: skip
+
+
+def _ref(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:
+    name = model.__name__
+    if name not in schemas:
+        schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+        for nested, definition in schema.pop("$defs", {}).items():
+            schemas.setdefault(nested, definition)
+        schemas[name] = schema
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    with open(sys.argv[1], "w", encoding="utf-8") as file:
+        json.dump(document(), file, indent=2)
+        file.write("\n")

@@ -1,0 +1,12 @@
+"""GET /v1/openapi.json: the OpenAPI 3.1 document of this API (no key needed)."""
+
+from typing import Any
+
+from core import http
+
+
+@http.api
+def handler(event: http.Event, context: Any) -> http.Response:
+    from core.openapi import document
+
+    return http.response(200, document(http.base_url(event) or "/"))

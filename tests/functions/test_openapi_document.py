@@ -1,0 +1,73 @@
+"""The OpenAPI document: generated from the routes and the request models, served without a key,
+and committed as docs/openapi.json for readers and code generators."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import openapi
+from harness import API_BASE_URL, api_event, call
+
+from core.openapi import document
+from core.routes import ROUTES
+
+COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+
+
+def test_the_committed_document_is_the_generated_one():
+    assert json.loads(COMMITTED.read_text()) == document(), "run `make docs`"
+
+
+def test_every_route_is_an_operation_with_its_request_and_error_shapes():
+    paths = document()["paths"]
+
+    assert {(route.method, route.path) for route in ROUTES} == {
+        (method.upper(), path) for path, operations in paths.items() for method in operations
+    }
+    generations = paths["/v1/images/generations"]["post"]
+    assert generations["responses"]["400"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/OpenAIError"
+    }
+    assert "multipart/form-data" in paths["/v1/images/edits"]["post"]["requestBody"]["content"]
+    assert paths["/v1/text-to-image"]["post"]["responses"]["400"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
+    assert set(paths["/v1/text-to-image"]["post"]["responses"]) >= {"200", "202", "400", "413", "422", "429"}
+    # The document itself is public; everything else takes the key either way.
+    assert paths["/v1/openapi.json"]["get"]["security"] == []
+    assert document()["security"] == [{"ApiKey": []}, {"Bearer": []}]
+
+
+def test_the_request_schemas_are_the_ones_the_routes_validate_with():
+    schemas = document()["components"]["schemas"]
+
+    generation = schemas["ImagesGeneration"]
+    assert generation["additionalProperties"] is False  # unknown parameters are refused
+    assert generation["required"] == ["prompt"]
+    assert generation["properties"]["n"]["anyOf"][0] == {"type": "integer", "minimum": 1, "maximum": 10}
+    text_to_image = schemas["TextToImage"]
+    assert "prompt" in text_to_image["properties"] and "numberOfImages" in text_to_image["properties"]
+
+
+def test_the_document_is_served_with_the_callers_base_url(aws):
+    event = api_event("/v1/openapi.json", method="GET")
+    event["headers"].pop("x-api-key", None)
+
+    status, body, _ = call(openapi.handler, event)
+
+    assert status == 200
+    assert body["servers"] == [{"url": API_BASE_URL}]
+    assert body["paths"] == document()["paths"]
+
+
+def test_every_task_route_has_an_example_the_models_accept():
+    from imagegen import build_request
+
+    paths = document()["paths"]
+    for route in ROUTES:
+        if route.task is None:
+            continue
+        example = paths[route.path]["post"]["requestBody"]["content"]["application/json"]["example"]
+        built = build_request(route.task, example)  # raises on anything the model would refuse
+        assert built.bodies, route.path
