@@ -32,7 +32,7 @@ from imagegen.errors import (
     UpstreamError,
 )
 
-from .defaults import python_function
+from .defaults import FunctionLogs, python_function
 
 STAGE = "prod"
 # API Gateway's integration limit; the sync path answers within it (core/api.py).
@@ -70,7 +70,7 @@ class TaskApi(Construct):
         *,
         environments: Mapping[str, Mapping[str, str]],
         layer: lambda_.ILayerVersion,
-        log_retention: logs.RetentionDays,
+        function_logs: FunctionLogs,
         throttle_rate_limit: float,
         throttle_burst_limit: int,
         quota_per_day: int,
@@ -81,7 +81,7 @@ class TaskApi(Construct):
         """``environments`` maps each kind of route (``Route.kind``) to its functions' variables."""
         super().__init__(scope, id)
         self.access_logs = logs.LogGroup(
-            self, "AccessLogs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+            self, "AccessLogs", retention=function_logs.retention, removal_policy=RemovalPolicy.DESTROY
         )
         self.api = apigw.RestApi(
             self,
@@ -139,7 +139,7 @@ class TaskApi(Construct):
                 memory_mb=256,
                 timeout=Duration.seconds(5),
                 environment=environments["authorizer"],
-                log_retention=log_retention,
+                function_logs=function_logs,
                 layer=layer,
             )
             # Not cached: a cache needs identity sources, and either of two headers may carry the key.
@@ -166,7 +166,7 @@ class TaskApi(Construct):
                 memory_mb=memory,
                 timeout=timeout,
                 environment=environments[kind],
-                log_retention=log_retention,
+                function_logs=function_logs,
                 layer=layer,
             )
             self.functions[route.module] = function

@@ -15,8 +15,9 @@ from core.config import TASK_DEFAULT
 from imagegen.registry import BEDROCK_MODELS, DEFAULT_MODELS, MODELS, TASKS
 
 from . import ROOT
-from .defaults import LOG_RETENTION
+from .defaults import LOG_LEVELS, LOG_RETENTION
 
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _ORIGIN = re.compile(r"\*|https?://[A-Za-z0-9.-]+(:\d{1,5})?")
 
 
@@ -46,10 +47,14 @@ class DeployConfig:
     # Concurrent trigger workers; Bedrock's image quotas are low, so keep it small.
     trigger_max_concurrency: int
     log_retention_days: int
+    # Every function's application log level (Lambda's JSON logging): DEBUG adds prompts.
+    log_level: str
     # True: callers sign requests with IAM (SigV4) instead of sending an API key.
     iam_auth: bool
     # Browser origins that may call the API and fetch its images ("*": any); none by default.
     cors_origins: tuple[str, ...]
+    # Where alarm notifications go (an SNS e-mail subscription, confirmed from the first mail); none by default.
+    alarm_email: str
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.models) - set(BEDROCK_MODELS))
@@ -71,10 +76,14 @@ class DeployConfig:
             raise ValueError("trigger_max_concurrency: SQS event sources take 2 to 1000")
         if self.upload_ttl_seconds > 7 * 24 * 3600 or self.presign_ttl_seconds > 7 * 24 * 3600:
             raise ValueError("presigned URLs live at most 7 days (SigV4)")
+        if self.log_level not in LOG_LEVELS:
+            raise ValueError(f"log_level: one of {', '.join(LOG_LEVELS)}")
         if self.log_retention_days not in LOG_RETENTION:
             raise ValueError(f"log_retention_days: CloudWatch Logs takes one of {sorted(LOG_RETENTION)}")
         if self.output_retention_days < 1 or self.scratch_retention_days < 1:
             raise ValueError("retention days must be at least 1")
+        if self.alarm_email and not _EMAIL.fullmatch(self.alarm_email):
+            raise ValueError(f"alarm_email: {self.alarm_email!r} is not an e-mail address")
         malformed = [origin for origin in self.cors_origins if not _ORIGIN.fullmatch(origin)]
         if malformed or ("*" in self.cors_origins and len(self.cors_origins) > 1):
             raise ValueError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
@@ -36,6 +37,23 @@ LOG_RETENTION = {
     1827: logs.RetentionDays.FIVE_YEARS,
     3653: logs.RetentionDays.TEN_YEARS,
 }
+
+
+# The application log levels Lambda's logging configuration takes.
+LOG_LEVELS = {
+    "DEBUG": lambda_.ApplicationLogLevel.DEBUG,
+    "INFO": lambda_.ApplicationLogLevel.INFO,
+    "WARN": lambda_.ApplicationLogLevel.WARN,
+    "ERROR": lambda_.ApplicationLogLevel.ERROR,
+}
+
+
+@dataclass(frozen=True)
+class FunctionLogs:
+    """How every function logs: retention of its log group, and its application log level."""
+
+    retention: logs.RetentionDays
+    level: str = "INFO"
 
 
 def secure_bucket(
@@ -79,14 +97,19 @@ def python_function(
     memory_mb: int,
     timeout: Duration,
     environment: Mapping[str, str],
-    log_retention: logs.RetentionDays,
+    function_logs: FunctionLogs,
     layer: lambda_.ILayerVersion,
 ) -> lambda_.Function:
     """A handler of functions/handlers on python3.12/arm64, traced, with its own log group.
 
+    Logs are Lambda's JSON format at the deployment's level: the runtime sets the root logger's
+    level from it and writes every record's extra fields (requestId, jobId, task, model) as keys.
+
     Every handler imports ``imagegen``, so every function gets the payload layer.
     """
-    log_group = logs.LogGroup(scope, f"{id}Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
+    log_group = logs.LogGroup(
+        scope, f"{id}Logs", retention=function_logs.retention, removal_policy=RemovalPolicy.DESTROY
+    )
     # Its own role, allowed to write only its own log group (no managed basic-execution policy).
     role = iam.Role(scope, f"{id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
     log_group.grant_write(role)
@@ -104,5 +127,9 @@ def python_function(
         layers=[layer],
         tracing=lambda_.Tracing.ACTIVE,
         log_group=log_group,
+        logging_format=lambda_.LoggingFormat.JSON,
+        application_log_level_v2=LOG_LEVELS[function_logs.level],
+        # The platform's own lines (START, END, REPORT) only when they warn.
+        system_log_level_v2=lambda_.SystemLogLevel.WARN,
         role=role,
     )

@@ -95,6 +95,13 @@ def acknowledge_findings(stack: ImageGenStack) -> None:
                 reason="the OpenAPI document describes the API's public contract; it holds no data and needs no key",
             )
         )
+    Validations.of(stack.monitoring.topic).acknowledge(
+        Acknowledgment(
+            id="Serverless-SNSRedrivePolicy",
+            reason="the alarm e-mail subscription: a notification that cannot be delivered loses nothing, the "
+            "alarm's state and history stay in CloudWatch",
+        )
+    )
     if not stack.config.iam_auth:
         ack(
             id="AwsSolutions-APIG4",

@@ -17,8 +17,9 @@ from imagegen.registry import MODELS, inference_profile_model, model_id_for
 
 from .api import INTEGRATION_TIMEOUT, TaskApi
 from .config import DeployConfig
-from .defaults import LOG_RETENTION
+from .defaults import LOG_RETENTION, FunctionLogs
 from .layer import PayloadLayer
+from .monitoring import Monitoring
 from .nag import acknowledge_findings, acknowledge_wildcards
 from .storage import Storage
 from .triggers import UploadTriggers
@@ -31,7 +32,7 @@ class ImageGenStack(Stack):
         self.config = config
         bedrock_region = config.bedrock_region or self.region
         self._require_bedrock_in_stack_region(config.bedrock_region)
-        log_retention = LOG_RETENTION[config.log_retention_days]
+        function_logs = FunctionLogs(LOG_RETENTION[config.log_retention_days], config.log_level)
         self.model_ids = [model_id_for(MODELS[name], config.model_ids) for name in config.models]
 
         self.storage = Storage(
@@ -61,10 +62,10 @@ class ImageGenStack(Stack):
         self.workflow = JobWorkflow(
             self,
             "Workflow",
-            publish_environment=settings.to_env(*FUNCTION_SETTINGS["publish"]),
-            fail_environment=settings.to_env(*FUNCTION_SETTINGS["fail"]),
+            publish_environment=settings.to_env(FUNCTION_SETTINGS["publish"]),
+            fail_environment=settings.to_env(FUNCTION_SETTINGS["fail"]),
             layer=self.layer,
-            log_retention=log_retention,
+            function_logs=function_logs,
         )
         machine = self.workflow.state_machine
         with_machine = replace(settings, state_machine_arn=machine.state_machine_arn)
@@ -72,11 +73,11 @@ class ImageGenStack(Stack):
             self,
             "TaskApi",
             environments={
-                kind: with_machine.to_env(*FUNCTION_SETTINGS[kind])
+                kind: with_machine.to_env(FUNCTION_SETTINGS[kind])
                 for kind in ("task", "openai", "jobs", "uploads", "models", "openapi", "authorizer")
             },
             layer=self.layer,
-            log_retention=log_retention,
+            function_logs=function_logs,
             throttle_rate_limit=config.throttle_rate_limit,
             throttle_burst_limit=config.throttle_burst_limit,
             quota_per_day=config.quota_per_day,
@@ -89,10 +90,10 @@ class ImageGenStack(Stack):
             self,
             "Triggers",
             input_bucket=inputs,
-            environment=settings.to_env(*FUNCTION_SETTINGS["trigger"]),
+            environment=settings.to_env(FUNCTION_SETTINGS["trigger"]),
             layer=self.layer,
             max_concurrency=config.trigger_max_concurrency,
-            log_retention=log_retention,
+            function_logs=function_logs,
         )
 
         # --- least privilege: each role may do exactly what its function's code does --------
@@ -141,6 +142,26 @@ class ImageGenStack(Stack):
         self._objects(machine.role, "s3:GetObject", output, layout.JOBS)
         self._objects(machine.role, "s3:PutObject", output, layout.JOBS)
 
+        # --- monitoring ----------------------------------------------------------------------
+        every_function = {
+            **functions,
+            "publish": self.workflow.publish_function,
+            "fail": self.workflow.fail_function,
+            "trigger": self.triggers.function,
+        }
+        if self.task_api.authorizer is not None:
+            every_function["authorizer"] = self.task_api.authorizer_function
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            api=self.task_api.api,
+            functions=every_function,
+            state_machine=machine,
+            queue=self.triggers.queue,
+            dead_letters=self.triggers.dead_letters,
+            alarm_email=config.alarm_email,
+        )
+
         # --- outputs -------------------------------------------------------------------------
         CfnOutput(self, "ApiUrl", value=self.task_api.api.url_for_path("/v1"), description="Base URL of the API")
         if self.task_api.api_key is not None:
@@ -155,6 +176,13 @@ class ImageGenStack(Stack):
         CfnOutput(self, "InputBucketName", value=inputs.bucket_name, description="Drop files under triggers/")
         CfnOutput(self, "StateMachineArn", value=machine.state_machine_arn)
         CfnOutput(self, "TriggerDeadLetterQueueUrl", value=self.triggers.dead_letters.queue_url)
+        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn, description="Subscribe to be notified")
+        CfnOutput(
+            self,
+            "DashboardUrl",
+            value=f"https://{self.region}.console.aws.amazon.com/cloudwatch/home?region={self.region}"
+            f"#dashboards/dashboard/{self.monitoring.dashboard.dashboard_name}",
+        )
 
         acknowledge_findings(self)
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from aws_cdk import Duration
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sqs as sqs
@@ -18,7 +16,7 @@ from constructs import Construct
 from core import layout
 from core.topology import TRIGGER_BATCH_SIZE, TRIGGER_MAX_RECEIVE_COUNT
 
-from .defaults import python_function
+from .defaults import FunctionLogs, python_function
 
 # One call may take 300 s (the model docs' read timeout) and be retried on throttling.
 TRIGGER_TIMEOUT = Duration.minutes(10)
@@ -36,7 +34,7 @@ class UploadTriggers(Construct):
         environment: Mapping[str, str],
         layer: lambda_.ILayerVersion,
         max_concurrency: int,
-        log_retention: logs.RetentionDays,
+        function_logs: FunctionLogs,
     ) -> None:
         super().__init__(scope, id)
         self.dead_letters = sqs.Queue(
@@ -68,7 +66,7 @@ class UploadTriggers(Construct):
             memory_mb=1024,
             timeout=TRIGGER_TIMEOUT,
             environment=environment,
-            log_retention=log_retention,
+            function_logs=function_logs,
             layer=layer,
         )
         self.function.add_event_source(
@@ -78,14 +76,4 @@ class UploadTriggers(Construct):
                 max_concurrency=max_concurrency,
                 report_batch_item_failures=True,
             )
-        )
-        self.dead_letter_alarm = cloudwatch.Alarm(
-            self,
-            "DeadLettersAlarm",
-            alarm_description="Triggered jobs failed past their retries; see the trigger function's logs",
-            metric=self.dead_letters.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )

@@ -18,7 +18,7 @@ from constructs import Construct
 
 from core.topology import INVOKE_RETRY, MAX_PARALLEL_CALLS, PUBLISH_RETRY
 
-from .defaults import python_function
+from .defaults import FunctionLogs, python_function
 
 JOB_TIMEOUT = Duration.minutes(60)
 
@@ -57,7 +57,7 @@ class JobWorkflow(Construct):
         publish_environment: Mapping[str, str],
         fail_environment: Mapping[str, str],
         layer: lambda_.ILayerVersion,
-        log_retention: logs.RetentionDays,
+        function_logs: FunctionLogs,
     ) -> None:
         super().__init__(scope, id)
         self.publish_function = python_function(
@@ -68,7 +68,7 @@ class JobWorkflow(Construct):
             memory_mb=1024,
             timeout=Duration.minutes(2),
             environment=publish_environment,
-            log_retention=log_retention,
+            function_logs=function_logs,
             layer=layer,
         )
         self.fail_function = python_function(
@@ -79,7 +79,7 @@ class JobWorkflow(Construct):
             memory_mb=256,
             timeout=Duration.seconds(30),
             environment=fail_environment,
-            log_retention=log_retention,
+            function_logs=function_logs,
             layer=layer,
         )
 
@@ -122,7 +122,9 @@ class JobWorkflow(Construct):
         )
         publish.add_catch(record_failure, errors=["States.ALL"], result_path="$.error")
 
-        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=function_logs.retention, removal_policy=RemovalPolicy.DESTROY
+        )
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",

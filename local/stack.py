@@ -6,12 +6,15 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from werkzeug.serving import make_server
+
+from imagegen.logs import JsonFormatter
 
 from . import ROOT
 
@@ -201,7 +204,7 @@ class LocalStack:
             bedrock_region=REGION,
         )
         for names in FUNCTION_SETTINGS.values():
-            os.environ.update(settings.to_env(*names))
+            os.environ.update(settings.to_env(names))
         clients.reset()
 
     def _google_environment(self, google_url: str) -> None:
@@ -269,7 +272,10 @@ def _warm_up() -> None:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # As in Lambda: JSON lines at the level Lambda's logging configuration would set.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO").upper(), handlers=[handler])
     for noisy in ("werkzeug", "botocore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     stack = LocalStack(

@@ -38,6 +38,8 @@ VARIANT = {
     ),
     "openai_models": json.dumps({"dall-e-3": "titan-image-v2", "house-style": "nova-canvas"}),
     "trigger_max_concurrency": "3",
+    "log_level": "DEBUG",
+    "alarm_email": "ops@example.com",
     "cors_origins": "https://app.example.com,https://admin.example.com",
 }
 

@@ -3,7 +3,9 @@
 from typing import Any
 
 from core.workflow import fail
+from imagegen.logs import log_context
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return fail(event["jobId"], event.get("error"))
+    with log_context(requestId=getattr(context, "aws_request_id", None), jobId=event.get("jobId")):
+        return fail(event["jobId"], event.get("error"))

@@ -36,7 +36,7 @@ def test_the_stacks_environment_reads_back_as_the_same_settings():
 
 
 def test_to_env_can_give_a_function_only_what_it_needs():
-    env = Settings(output_bucket="out", input_bucket="in").to_env("output_bucket")
+    env = Settings(output_bucket="out", input_bucket="in").to_env(["output_bucket"])
 
     assert env == {"IMAGEGEN_OUTPUT_BUCKET": "out"}
 

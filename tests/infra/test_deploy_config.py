@@ -45,6 +45,7 @@ def test_command_line_context_strings_are_coerced():
         ({"models": "dall-e"}, "models"),
         ({"models": "nova-canvas", "model_ids": '{"titan-image-v2": "x"}'}, "model_ids"),
         ({"log_retention_days": "31"}, "log_retention_days"),
+        ({"log_level": "VERBOSE"}, "log_level: one of DEBUG, INFO, WARN, ERROR"),
         ({"trigger_max_concurrency": "1"}, "trigger_max_concurrency"),
         ({"presign_ttl_seconds": "700000"}, "7 days"),
         ({"quota_per_day": "lots"}, "quota_per_day"),

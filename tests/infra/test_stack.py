@@ -142,12 +142,11 @@ def test_each_function_gets_the_settings_it_reads_by_their_shared_names(synth):
         names["input_bucket"],
         Settings.env_name("enabled_models"),  # the upload size limit follows the served models
         Settings.env_name("upload_ttl_seconds"),
-        Settings.env_name("log_level"),
     }
     assert names["state_machine_arn"] not in functions["publish"]["Environment"]["Variables"]
     every_name = {Settings.env_name(f.name) for f in fields(Settings)}
     for module, props in functions.items():
-        assert set(props["Environment"]["Variables"]) <= every_name, module
+        assert set(props.get("Environment", {}).get("Variables", {})) <= every_name, module
 
 
 def test_the_openai_routes_get_the_deployments_model_names_and_no_state_machine(synth, variant):
@@ -158,6 +157,23 @@ def test_the_openai_routes_get_the_deployments_model_names_and_no_state_machine(
         assert Settings.env_name("state_machine_arn") not in env, module
         # Without names of its own a deployment still answers to OpenAI's (DEFAULT_OPENAI_MODELS).
         assert json.loads(_by_handler(synth)[module]["Environment"]["Variables"].get(name, "{}")) == {}, module
+
+
+def test_every_function_logs_json_at_the_deployments_level(synth, variant):
+    for synthesized, level in ((synth, "INFO"), (variant, "DEBUG")):
+        functions = _by_handler(synthesized)
+        # iam_auth (the variant) has no key authorizer.
+        expected = {route.module for route in synthesized.routes} | set(WORKERS)
+        assert set(functions) == (expected if synthesized is synth else expected - {"authorizer"})
+        for module, props in functions.items():
+            # Lambda sets the root logger's level from ApplicationLogLevel and writes each
+            # record's extra fields (requestId, jobId, task, model) as keys of the line.
+            assert props["LoggingConfig"] == {
+                "LogFormat": "JSON",
+                "ApplicationLogLevel": level,
+                "SystemLogLevel": "WARN",
+                "LogGroup": props["LoggingConfig"]["LogGroup"],
+            }, module
 
 
 def test_log_groups_have_retention(synth):
@@ -425,3 +441,74 @@ def test_outputs_name_what_a_caller_and_an_operator_need(synth, variant):
     assert {"ApiUrl", "ApiKeyId", "OutputBucketName", "InputBucketName", "StateMachineArn"} <= set(outputs)
     assert "get-api-key --include-value" in outputs["ApiKeyId"]["Description"]
     assert "ApiKeyId" not in variant.template.find_outputs("*")
+
+
+# --- monitoring ---------------------------------------------------------------------------
+
+
+def _alarms(synth) -> dict[str, dict]:
+    return {name: alarm["Properties"] for name, alarm in synth.resources("AWS::CloudWatch::Alarm").items()}
+
+
+def test_every_alarm_notifies_the_alarm_topic(synth):
+    [topic] = synth.resources("AWS::SNS::Topic")
+    alarms = _alarms(synth)
+
+    assert alarms
+    for name, alarm in alarms.items():
+        assert alarm["AlarmActions"] == [{"Ref": topic}], name
+        assert alarm["OKActions"] == [{"Ref": topic}], name
+        assert alarm["TreatMissingData"] == "notBreaching", name
+
+
+def test_alarms_watch_dead_letters_api_5xx_every_function_failed_jobs_and_throttles(synth):
+    watched = {(alarm.get("Namespace"), alarm.get("MetricName")) for alarm in _alarms(synth).values()}
+    assert {
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/ApiGateway", "5XXError"),
+        ("AWS/States", "ExecutionsFailed"),
+        ("ImageGen", "Throttles"),
+    } <= watched
+    # Lambda errors: one alarm per function of the product.
+    errors = [alarm for alarm in _alarms(synth).values() if alarm.get("MetricName") == "Errors"]
+    function_refs = {alarm["Dimensions"][0]["Value"]["Ref"] for alarm in errors}
+    functions = {
+        name
+        for name, function in synth.resources("AWS::Lambda::Function").items()
+        if function["Properties"].get("Handler", "").removesuffix(".handler") in set(_by_handler(synth))
+    }
+    assert function_refs == functions
+    # The service's totals: the dimensionless copy of the EMF metric.
+    [throttles] = [alarm for alarm in _alarms(synth).values() if alarm.get("MetricName") == "Throttles"]
+    assert "Dimensions" not in throttles
+
+
+def test_the_alarm_topic_is_tls_only_and_mails_the_configured_address(synth, variant):
+    [policy] = synth.resources("AWS::SNS::TopicPolicy").values()
+    [deny] = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    synth.template.resource_count_is("AWS::SNS::Subscription", 0)
+    variant.template.has_resource_properties(
+        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"}
+    )
+
+
+def test_the_dashboard_shows_images_latency_filters_throttles_api_jobs_and_queues(synth):
+    [dashboard] = synth.resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for shown in (
+        'MetricName=\\\\\\"ImagesGenerated\\\\\\"',
+        "ModelLatency",
+        "p50",
+        "p90",
+        "ImagesFiltered",
+        "Throttles",
+        "Latency",
+        "5XXError",
+        "4XXError",
+        "JobsFailed",
+        "ExecutionsFailed",
+        "ApproximateNumberOfMessagesVisible",
+        "alarm",
+    ):
+        assert shown in body, shown

@@ -51,4 +51,7 @@ def test_log_lines_carry_control_characters_escaped(caplog):
 
     [record] = caplog.records
     assert record.getMessage() == "GET /v1/jobs/x\\nCRITICAL forged\\r\\x00\\u2028 -> 404"
-    assert get_logger() is log and len(log.filters) == 1, "installed once"
+    assert get_logger() is log and sorted(type(f).__name__ for f in log.filters) == [
+        "ContextFields",
+        "EscapeControlCharacters",
+    ], "installed once"

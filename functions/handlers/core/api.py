@@ -7,10 +7,10 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from imagegen.errors import InvalidRequestError
-from imagegen.logs import get_logger
+from imagegen.errors import ImageGenError, InvalidRequestError
+from imagegen.logs import add_log_context, get_logger
 
-from . import http, jobs, layout, storage, workflow
+from . import http, jobs, layout, metrics, storage, workflow
 from .config import Settings, settings
 from .jobs import Job
 
@@ -77,6 +77,7 @@ def execute(task: str, payload: Any, context: Any, base_url: str) -> Outcome:
             "responseFormat", "base64 is only available for synchronous results; async jobs return URLs"
         )
     job = Job.create(layout.new_job_id(), built)
+    add_log_context(jobId=job.id, task=task, model=built.model)
     if runs_async(built, config):
         workflow.start(job, built)
         log.info("job %s started: %s %s x%d", job.id, task, built.model, built.requested)
@@ -89,7 +90,12 @@ def execute(task: str, payload: Any, context: Any, base_url: str) -> Outcome:
         budget = min(budget, remaining() / 1000)
     deadline = started + budget - STORE_RESERVE_SECONDS
     called = time.monotonic()
-    parsed = jobs.generate(built, deadline=deadline)
+    try:
+        parsed = jobs.generate(built, deadline=deadline)
+    except ImageGenError:
+        # A sync job that fails at the model writes no manifest: count it here.
+        metrics.emit(task, built.model, {metrics.JOBS_FAILED: 1})
+        raise
     model_ms = round((time.monotonic() - called) * 1000)
     try:
         manifest = jobs.finish(job, parsed, {"modelMs": model_ms})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from functools import cache
 from typing import Any
@@ -53,7 +53,6 @@ class Settings:
     presign_ttl_seconds: int = _env("IMAGEGEN_PRESIGN_TTL_SECONDS", DEFAULT_PRESIGN_TTL_SECONDS)
     upload_ttl_seconds: int = _env("IMAGEGEN_UPLOAD_TTL_SECONDS", DEFAULT_UPLOAD_TTL_SECONDS)
     sync_timeout_seconds: float = _env("IMAGEGEN_SYNC_TIMEOUT_SECONDS", DEFAULT_SYNC_TIMEOUT_SECONDS)
-    log_level: str = _env("IMAGEGEN_LOG_LEVEL", "INFO")
     # Browser origins allowed to call the API ("*": any); empty: no CORS headers at all.
     cors_origins: tuple[str, ...] = _env("IMAGEGEN_CORS_ORIGINS", ())
 
@@ -66,11 +65,12 @@ class Settings:
                 values[f.name] = _parse(f.name, f.metadata["env"], raw, f.default)
         return cls(**values)
 
-    def to_env(self, *names: str) -> dict[str, str]:
-        """The environment for a function that needs the settings ``names`` (all when none)."""
+    def to_env(self, names: Iterable[str] | None = None) -> dict[str, str]:
+        """The environment for a function that needs the settings ``names`` (None: all)."""
+        wanted = None if names is None else set(names)
         env = {}
         for f in fields(self):
-            if names and f.name not in names:
+            if wanted is not None and f.name not in wanted:
                 continue
             value = getattr(self, f.name)
             if value is None or value == "" or value == ():

@@ -10,7 +10,7 @@ from typing import Any
 
 from imagegen.body import parse_json
 from imagegen.errors import ImageGenError, InternalError, InvalidRequestError, PayloadTooLargeError
-from imagegen.logs import get_logger, level_for
+from imagegen.logs import get_logger, level_for, log_context
 
 from .config import settings
 from .routes import ROUTES
@@ -133,26 +133,30 @@ def api_key_of(headers: Mapping[str, str]) -> str | None:
 
 
 def api(handle: Handler, *, render_error: Callable[[ImageGenError], Response] | None = None) -> Handler:
-    """Wrap an API handler: configure logging once, render every error (in the contract's shape,
-    or ``render_error``'s), never leak internals."""
+    """Wrap an API handler: every line it logs names the request, every error is rendered (in
+    the contract's shape, or ``render_error``'s), and nothing internal leaks."""
     render = render_error or error_response
 
     def handler(event: Event, context: Any) -> Response:
         config = settings()
-        log.setLevel(config.log_level)
-        try:
-            result = handle(event, context)
-        except ImageGenError as exc:
-            method, path = event.get("httpMethod"), event.get("path")
-            log.log(level_for(exc), "%s %s -> %d %s: %s", method, path, exc.status, exc.code, exc)
-            result = render(exc)
-        except Exception:
-            request_id = getattr(context, "aws_request_id", "unknown")
-            log.exception("%s %s failed (request %s)", event.get("httpMethod"), event.get("path"), request_id)
-            result = render(InternalError.for_request(request_id))
+        with log_context(requestId=getattr(context, "aws_request_id", None)):
+            result = _answer(handle, render, event, context)
         result["headers"].update(cors_headers(header(event, "Origin"), config.cors_origins))
         return result
 
     handler.__name__ = handle.__name__
     handler.__doc__ = handle.__doc__
     return handler
+
+
+def _answer(handle: Handler, render: Callable[[ImageGenError], Response], event: Event, context: Any) -> Response:
+    try:
+        return handle(event, context)
+    except ImageGenError as exc:
+        method, path = event.get("httpMethod"), event.get("path")
+        log.log(level_for(exc), "%s %s -> %d %s: %s", method, path, exc.status, exc.code, exc)
+        return render(exc)
+    except Exception:
+        request_id = getattr(context, "aws_request_id", "unknown")
+        log.exception("%s %s failed (request %s)", event.get("httpMethod"), event.get("path"), request_id)
+        return render(InternalError.for_request(request_id))

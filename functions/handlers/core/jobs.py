@@ -8,6 +8,7 @@ Functions makes) and triggered jobs all finish through ``finish``.
 from __future__ import annotations
 
 import base64
+import contextvars
 import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -19,7 +20,7 @@ from imagegen.errors import ImageGenError, UnsupportedError, UpstreamTimeoutErro
 from imagegen.images import inspect_image
 from imagegen.logs import get_logger
 
-from . import bedrock, clients, layout, storage
+from . import bedrock, clients, layout, metrics, storage
 from .config import Settings, settings
 
 if TYPE_CHECKING:
@@ -114,17 +115,28 @@ def generate(built: BuiltRequest, *, long: bool = False, deadline: float | None 
     """
     client = clients.bedrock(long=long)
     bodies = built.bodies
-    if deadline is None and len(bodies) == 1:
-        natives = [bedrock.invoke(client, built.model_id, bodies[0])]
-    else:
-        natives = _invoke_concurrently(client, built.model_id, bodies, deadline)
-    return parse_all(built.model, natives, built.requested, built.seeds)
+    called = time.monotonic()
+    try:
+        if deadline is None and len(bodies) == 1:
+            natives = [bedrock.invoke(client, built.model_id, bodies[0])]
+        else:
+            natives = _invoke_concurrently(client, built.model_id, bodies, deadline)
+        latency = {metrics.MODEL_LATENCY: round((time.monotonic() - called) * 1000)}
+        parsed = parse_all(built.model, natives, built.requested, built.seeds)
+    except ImageGenError as exc:
+        metrics.emit(built.task, built.model, metrics.model_error(exc, built.requested))
+        raise
+    metrics.emit(built.task, built.model, latency)
+    return parsed
 
 
 def _invoke_concurrently(client: Any, model_id: str, bodies: list[dict], deadline: float | None) -> list[dict]:
     pool = ThreadPoolExecutor(max_workers=len(bodies), thread_name_prefix="invoke")
     try:
-        futures = [pool.submit(bedrock.invoke, client, model_id, body) for body in bodies]
+        # Each call runs in a copy of this context: its log lines keep the request's fields.
+        futures = [
+            pool.submit(contextvars.copy_context().run, bedrock.invoke, client, model_id, body) for body in bodies
+        ]
         timeout = None if deadline is None else max(deadline - time.monotonic(), 0)
         done, pending = wait(futures, timeout=timeout, return_when=FIRST_EXCEPTION)
         for future in done:
@@ -181,6 +193,7 @@ def finish(job: Job, parsed: ParsedResponse, timings: dict[str, Any] | None = No
         job, "SUCCEEDED", images=images, filtered=parsed.filtered, warnings=parsed.warnings, timings=timings
     )
     storage.put_json(bucket, layout.manifest_key(job.id), manifest)
+    metrics.emit(job.task, job.model, {metrics.IMAGES_GENERATED: len(images), metrics.IMAGES_FILTERED: parsed.filtered})
     return manifest
 
 
@@ -190,6 +203,7 @@ def record_failure(
     """Write a FAILED manifest (the job's outcome when it cannot succeed)."""
     manifest = build_manifest(job, "FAILED", error=error, job_id=job_id, source=source)
     storage.put_json(settings().output_bucket, layout.manifest_key(job_id), manifest)
+    metrics.emit(job.task if job else None, job.model if job else None, {metrics.JOBS_FAILED: 1})
     return manifest
 
 

@@ -18,19 +18,19 @@ INPUT_BUCKET_ID = "Inputs"
 _ALL_TASK_SETTINGS = (
     "output_bucket", "input_bucket", "state_machine_arn", "bedrock_region", "model_ids", "enabled_models",
     "default_models", "async_threshold_pixels", "presign_ttl_seconds", "upload_ttl_seconds", "sync_timeout_seconds",
-    "log_level", "cors_origins",
+    "cors_origins",
 )  # fmt: skip
 FUNCTION_SETTINGS: dict[str, tuple[str, ...]] = {
     "task": _ALL_TASK_SETTINGS,
     # Always synchronous: no state machine.
     "openai": (*(name for name in _ALL_TASK_SETTINGS if name != "state_machine_arn"), "openai_models"),
-    "jobs": ("output_bucket", "state_machine_arn", "presign_ttl_seconds", "log_level", "cors_origins"),
-    "uploads": ("input_bucket", "enabled_models", "upload_ttl_seconds", "log_level", "cors_origins"),
-    "models": ("model_ids", "enabled_models", "log_level", "cors_origins"),
-    "openapi": ("log_level", "cors_origins"),
-    "authorizer": ("log_level",),
-    "publish": ("output_bucket", "bedrock_region", "log_level"),
-    "fail": ("output_bucket", "bedrock_region", "log_level"),
+    "jobs": ("output_bucket", "state_machine_arn", "presign_ttl_seconds", "cors_origins"),
+    "uploads": ("input_bucket", "enabled_models", "upload_ttl_seconds", "cors_origins"),
+    "models": ("model_ids", "enabled_models", "cors_origins"),
+    "openapi": ("cors_origins",),
+    "authorizer": (),
+    "publish": ("output_bucket", "bedrock_region"),
+    "fail": ("output_bucket", "bedrock_region"),
     "trigger": (
         "output_bucket",
         "input_bucket",
@@ -38,7 +38,6 @@ FUNCTION_SETTINGS: dict[str, tuple[str, ...]] = {
         "model_ids",
         "enabled_models",
         "default_models",
-        "log_level",
     ),
 }
 

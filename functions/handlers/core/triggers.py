@@ -19,7 +19,7 @@ from urllib.parse import unquote_plus
 
 from imagegen.body import parse_json
 from imagegen.errors import ImageGenError, InternalError, InvalidRequestError, PayloadTooLargeError
-from imagegen.logs import get_logger
+from imagegen.logs import add_log_context, get_logger, log_context
 from imagegen.registry import API_BODY_LIMIT_BYTES, TASKS
 
 from . import jobs, layout, storage
@@ -54,19 +54,20 @@ class CreatedObject:
         return {"bucket": self.bucket, "key": self.key, "version": self.version}
 
 
-def handle_batch(event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
+def handle_batch(event: dict[str, Any], request_id: str | None = None) -> dict[str, list[dict[str, str]]]:
     """Process each record; report those to retry as ``batchItemFailures``."""
-    log.setLevel(settings().log_level)
     failures = []
     for record in event.get("Records") or []:
         message_id = record.get("messageId", "")
-        try:
-            for created in created_objects(record):
-                run(created)
-        except Exception as exc:
-            level = logging.ERROR if isinstance(exc, PoisonMessage) else logging.WARNING
-            log.log(level, "message %s will be retried: %s: %s", message_id, type(exc).__name__, exc)
-            failures.append({"itemIdentifier": message_id})
+        with log_context(requestId=request_id, messageId=message_id):
+            try:
+                for created in created_objects(record):
+                    with log_context(jobId=created.job_id):
+                        run(created)
+            except Exception as exc:
+                level = logging.ERROR if isinstance(exc, PoisonMessage) else logging.WARNING
+                log.log(level, "message %s will be retried: %s: %s", message_id, type(exc).__name__, exc)
+                failures.append({"itemIdentifier": message_id})
     return {"batchItemFailures": failures}
 
 
@@ -104,6 +105,7 @@ def run(created: CreatedObject) -> None:
     job = None
     try:
         built = _prepare(created, config)
+        add_log_context(task=built.task, model=built.model)
         job = Job.create(job_id, built, created.source)
         parsed = jobs.generate(built, long=True)
         manifest = jobs.finish(job, parsed)

@@ -22,9 +22,9 @@ from imagegen.errors import (
     UpstreamTimeoutError,
     redact,
 )
-from imagegen.logs import get_logger
+from imagegen.logs import add_log_context, get_logger
 
-from . import bedrock, clients, jobs, layout, storage
+from . import bedrock, clients, jobs, layout, metrics, storage
 from .config import settings
 from .jobs import Job
 
@@ -99,6 +99,7 @@ def publish(job_id: str) -> dict[str, Any]:
     job = load_job(job_id)
     if job is None:
         raise RuntimeError(f"job {job_id} has no record at {layout.job_record_key(job_id)}")
+    add_log_context(task=job.task, model=job.model)
     natives = []
     for call in job.calls:
         native = storage.get_json(*layout.split_s3_uri(call["output"]))
@@ -109,6 +110,7 @@ def publish(job_id: str) -> dict[str, Any]:
         parsed = jobs.parse_all(job.model, natives, job.requested, job.seeds)
     except ImageGenError as exc:
         log.info("job %s failed: %s", job_id, exc.code)
+        metrics.emit(job.task, job.model, metrics.model_error(exc, job.requested))
         jobs.record_failure(job_id, job, exc)
         return {"id": job_id, "status": "FAILED"}
     manifest = jobs.finish(job, parsed)
@@ -121,6 +123,10 @@ def fail(job_id: str, error: dict[str, Any] | None) -> dict[str, Any]:
     _check_job_id(job_id)
     job = load_job(job_id)
     mapped = error_from_state(error or {}, job.model_id if job else "the model")
+    if job is not None:
+        add_log_context(task=job.task, model=job.model)
+        # Step Functions made the model call: what it met is counted here.
+        metrics.emit(job.task, job.model, metrics.model_error(mapped, job.requested))
     log.info("job %s failed: %s", job_id, mapped.code)
     jobs.record_failure(job_id, job, mapped)
     return {"id": job_id, "status": "FAILED"}
