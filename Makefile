@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 # The CDK CLI (package.json), for `npx cdk deploy` and the tests' real `cdk synth`.
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test lint docs synth deploy-gcp clean
+.PHONY: run test lint docs synth smoke bench deploy-gcp clean
 
 # The venv is rebuilt whenever a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -18,7 +18,7 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
-LINTED := functions infra local tests app.py
+LINTED := functions infra local tests tools app.py
 
 # The whole API offline on http://127.0.0.1:$${PORT:-8787} (Ctrl-C stops it).
 run: $(STAMP)
@@ -36,6 +36,14 @@ lint: $(STAMP)
 # The CloudFormation template in cdk.out/, offline (no Docker, no AWS account).
 synth: $(STAMP)
 	$(BIN)/python app.py
+
+# After `cdk deploy`: API_URL=<ApiUrl output> API_KEY=<key>; without them, the running `make run`.
+smoke: $(STAMP)
+	$(BIN)/python tools/smoke.py --api-url "$(API_URL)" --api-key "$(API_KEY)"
+
+# The hot path against the same AWS calls made bare (BENCH_SIDE=512 for smaller images).
+bench: $(STAMP)
+	$(BIN)/python tools/bench.py
 
 # Stages functions/gcp with imagegen and deploys `customize` with gcloud (PROJECT=..., REGION=...).
 deploy-gcp: $(STAMP)

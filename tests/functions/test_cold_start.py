@@ -1,4 +1,5 @@
-"""Importing a handler: no AWS call, nothing heavy, close to the cost of ``import boto3``."""
+"""A cold start: importing a handler makes no AWS call and loads nothing heavy, and the first
+request (import, clients, first call) stays within a bound of the same work done bare."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from pathlib import Path
 from core.routes import ROUTES, WORKERS
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tools"))
+import bench  # noqa: E402  (tools/ is not a package)
+
 # Lambda's layout: the handler folder is the code root, the layer's python/ is on the path.
 LAMBDA_PATH = os.pathsep.join([str(ROOT / "functions" / "handlers"), str(ROOT / "functions")])
 MODULES = [route.module for route in ROUTES] + list(WORKERS)
@@ -70,3 +74,13 @@ def test_task_handler_import_stays_close_to_import_boto3():
 
     # Measured here: boto3 ~270 ms, the handler ~15-40 ms more.
     assert extra <= max(60, 0.25 * floor), f"import text_to_image adds {extra:.0f} ms to import boto3's {floor:.0f} ms"
+
+
+def test_the_first_request_stays_within_a_bound_of_the_bare_floor():
+    """Import + clients + the first text-to-image request, Bedrock and S3 answered at botocore's
+    before-send hook, against three bare boto3 clients making the same calls (tools/bench.py)."""
+    handler, floor = bench.first_request("handler", runs=5), bench.first_request("floor", runs=5)
+
+    # Measured here at 1.6-1.75x: pydantic's import and the request models' build (~50-80 ms)
+    # are what the floor does not pay. `make bench` reports it against the 1.25x goal.
+    assert handler <= 2.25 * floor, f"first request {handler:.0f} ms against a floor of {floor:.0f} ms"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import importlib
+import io
+import json
+import os
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -135,8 +138,39 @@ def test_base64_response_over_lambdas_6mb_limit_is_413_pointing_to_urls(aws):
 
     assert status == 413
     assert body["error"]["code"] == "payload_too_large"
-    assert "6 MB" in body["error"]["message"] and "url" in body["error"]["message"]
+    assert "6 MB" in body["error"]["message"] and "image URLs" in body["error"]["message"]
     assert body["error"]["details"][0]["field"] == "responseFormat"
+
+
+def test_an_answer_that_cannot_fit_is_refused_before_it_is_encoded_and_the_images_stay_stored(aws, monkeypatch):
+    """Two ~3 MB images make at least 8 MB of base64: known from their sizes, before any encoding."""
+    from PIL import Image
+
+    from core import jobs
+
+    noise = Image.frombytes("RGB", (1024, 1024), os.urandom(1024 * 1024 * 3))
+    buffer = io.BytesIO()
+    noise.save(buffer, "PNG", compress_level=0)
+    aws.bedrock.always(200, {"images": [b64(buffer.getvalue())] * 2, "error": None})
+    monkeypatch.setattr(jobs, "public_view", lambda *a, **k: pytest.fail("the answer was built"))
+    event = api_event("/v1/text-to-image", {"prompt": "static", "numberOfImages": 2, "responseFormat": "base64"})
+
+    status, body, _ = call(text_to_image.handler, event)
+
+    assert status == 413, body
+    [job_id] = {key.split("/")[1] for key in aws.keys(prefix="outputs/")}
+    assert f"GET /v1/jobs/{job_id}" in body["error"]["message"]
+    assert aws.keys(prefix=f"outputs/{job_id}/") == [f"outputs/{job_id}/{n}.png" for n in (0, 1)] + [
+        f"outputs/{job_id}/manifest.json"
+    ]
+
+
+def test_the_response_size_is_computed_without_serializing_it_again():
+    from core import http
+
+    for body in ({"images": [{"base64": "QUJD" * 1000}]}, {"message": 'a "quoted" \\ path\n', "n": [1, 2]}):
+        rendered = http.response(200, body, {"Location": "https://x/v1/jobs/1"})
+        assert http.encoded_size(rendered) == len(json.dumps(rendered))
 
 
 def test_stable_image_core_fans_out_concurrently_with_consecutive_seeds(aws):

@@ -62,8 +62,7 @@ def run_task(task: str, payload: Any, context: Any, base_url: str) -> http.Respo
         return http.response(202, outcome.view, {"Location": outcome.status_url})
     rendered = http.response(200, outcome.view)
     if any("base64" in image for image in outcome.view.get("images", [])):
-        hint = f"the images are stored: GET /v1/jobs/{outcome.view['id']}, or request responseFormat url"
-        return http.check_response_size(rendered, hint)
+        return http.check_response_size(rendered, stored_hint(outcome.view["id"]))
     return rendered
 
 
@@ -106,8 +105,22 @@ def execute(task: str, payload: Any, context: Any, base_url: str) -> Outcome:
             jobs.record_failure(job.id, job, failure)
         raise failure from None
     log.info("job %s succeeded: %s %s %d images in %d ms", job.id, task, built.model, len(parsed.images), model_ms)
-    inline = parsed.images if built.response_format == "base64" else None
+    inline = None
+    if built.response_format == "base64":
+        # Known from the images' sizes before any of them is encoded: too large is a 413 now,
+        # not after building an answer that cannot be sent.
+        http.check_answer_size(inline_answer_size(parsed.images), stored_hint(job.id))
+        inline = parsed.images
     return Outcome(jobs.public_view(manifest, inline=inline))
+
+
+def stored_hint(job_id: str) -> str:
+    return f"the images are stored: GET /v1/jobs/{job_id}, or ask for image URLs"
+
+
+def inline_answer_size(images: list[bytes]) -> int:
+    """The least size of an answer that carries ``images`` as base64 (their encoding alone)."""
+    return sum(4 * -(-len(data) // 3) for data in images)
 
 
 @http.api

@@ -90,13 +90,25 @@ def error_response(error: ImageGenError) -> Response:
 
 
 def check_response_size(rendered: Response, hint: str) -> Response:
-    size = len(json.dumps(rendered))
+    check_answer_size(encoded_size(rendered), hint)
+    return rendered
+
+
+def check_answer_size(size: int, hint: str) -> None:
+    """Refuse an answer of ``size`` bytes over Lambda's synchronous response limit (413)."""
     if size > LAMBDA_PAYLOAD_LIMIT_BYTES:
         raise PayloadTooLargeError(
             f"the response would be {size:,} bytes, over Lambda's 6 MB response limit; {hint}",
             [{"field": "responseFormat", "message": 'use "url" (the default) for results this large'}],
         )
-    return rendered
+
+
+def encoded_size(rendered: Response) -> int:
+    """The response's size as Lambda returns it, without serializing it again: the body (ASCII
+    JSON) is a string inside the response object, where only its quotes and backslashes grow."""
+    body = rendered["body"]
+    rest = json.dumps({**rendered, "body": ""})
+    return len(rest) + len(body) + body.count('"') + body.count("\\")
 
 
 def cors_headers(origin: str | None, allowed: Sequence[str], *, preflight: bool = False) -> dict[str, str]:

@@ -11,9 +11,10 @@ import base64
 import contextvars
 import time
 from collections.abc import Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from imagegen.errors import ImageGenError, UnsupportedError, UpstreamTimeoutError
@@ -27,6 +28,20 @@ if TYPE_CHECKING:
     from imagegen import BuiltRequest, ParsedResponse
 
 log = get_logger()
+
+# Threads for a fan-out's model calls and a job's image writes: each one waits on the network.
+POOL_THREADS = 16
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    """One pool per container: a request reuses its threads rather than starting its own."""
+    return ThreadPoolExecutor(max_workers=POOL_THREADS, thread_name_prefix="imagegen")
+
+
+def _submit(function: Any, *args: Any) -> Future:
+    # In a copy of this context: the thread's log lines keep the request's fields.
+    return _pool().submit(contextvars.copy_context().run, function, *args)
 
 
 def now() -> str:
@@ -131,23 +146,19 @@ def generate(built: BuiltRequest, *, long: bool = False, deadline: float | None 
 
 
 def _invoke_concurrently(client: Any, model_id: str, bodies: list[dict], deadline: float | None) -> list[dict]:
-    pool = ThreadPoolExecutor(max_workers=len(bodies), thread_name_prefix="invoke")
-    try:
-        # Each call runs in a copy of this context: its log lines keep the request's fields.
-        futures = [
-            pool.submit(contextvars.copy_context().run, bedrock.invoke, client, model_id, body) for body in bodies
-        ]
-        timeout = None if deadline is None else max(deadline - time.monotonic(), 0)
-        done, pending = wait(futures, timeout=timeout, return_when=FIRST_EXCEPTION)
-        for future in done:
-            if future.exception() is not None:
-                raise future.exception()  # type: ignore[misc]
-        if pending:
-            raise UpstreamTimeoutError(f"{model_id}: {bedrock.TIMEOUT_HINT}")
-        return [future.result() for future in futures]
-    finally:
-        # Never wait for a call past the deadline; it finishes (or times out) on its own.
-        pool.shutdown(wait=False, cancel_futures=True)
+    futures = [_submit(bedrock.invoke, client, model_id, body) for body in bodies]
+    timeout = None if deadline is None else max(deadline - time.monotonic(), 0)
+    done, pending = wait(futures, timeout=timeout, return_when=FIRST_EXCEPTION)
+    # Never wait for a call past the deadline or after a failure: a call not started is
+    # cancelled, one under way finishes (or times out) on its own.
+    for future in pending:
+        future.cancel()
+    for future in done:
+        if future.exception() is not None:
+            raise future.exception()  # type: ignore[misc]
+    if pending:
+        raise UpstreamTimeoutError(f"{model_id}: {bedrock.TIMEOUT_HINT}")
+    return [future.result() for future in futures]
 
 
 def parse_all(
@@ -174,12 +185,13 @@ def finish(job: Job, parsed: ParsedResponse, timings: dict[str, Any] | None = No
     """Store every image, then the manifest; return the manifest."""
     bucket = settings().output_bucket
     images = []
+    writes = []
     for index, (data, mime) in enumerate(zip(parsed.images, parsed.mime_types, strict=True)):
         info = inspect_image(data)  # reads the header only
         key = layout.image_key(job.id, index, mime)
         seed = parsed.seeds[index]
         metadata = {"job-id": job.id, "model": job.model_id, "seed": "" if seed is None else str(seed)}
-        storage.put_bytes(bucket, key, data, mime, metadata)
+        writes.append((bucket, key, data, mime, metadata))
         images.append(
             {
                 "s3Uri": layout.s3_uri(bucket, key),
@@ -189,12 +201,26 @@ def finish(job: Job, parsed: ParsedResponse, timings: dict[str, Any] | None = No
                 "seed": seed,
             }
         )
+    _store_all(writes)
     manifest = build_manifest(
         job, "SUCCEEDED", images=images, filtered=parsed.filtered, warnings=parsed.warnings, timings=timings
     )
     storage.put_json(bucket, layout.manifest_key(job.id), manifest)
     metrics.emit(job.task, job.model, {metrics.IMAGES_GENERATED: len(images), metrics.IMAGES_FILTERED: parsed.filtered})
     return manifest
+
+
+def _store_all(writes: list[tuple]) -> None:
+    """Write the images concurrently (each write is a round trip to S3); return once every one
+    is stored, or raise the first failure after all have ended."""
+    if len(writes) == 1:
+        storage.put_bytes(*writes[0])
+        return
+    futures = [_submit(storage.put_bytes, *write) for write in writes]
+    wait(futures)
+    for future in futures:
+        if future.exception() is not None:
+            raise future.exception()  # type: ignore[misc]
 
 
 def record_failure(

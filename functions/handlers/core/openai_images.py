@@ -21,7 +21,7 @@ from imagegen.registry import API_BODY_LIMIT_BYTES
 from imagegen.specs import AspectRatioSizes, ModelSpec
 
 from . import http
-from .api import execute
+from .api import execute, stored_hint
 from .config import TASK_DEFAULT, Settings, settings
 from .multipart import parse_form
 
@@ -150,7 +150,7 @@ class _Request:
         }
         rendered = http.response(200, answer, {"X-ImageGen-Job-Id": view["id"]})
         if key == "b64_json":
-            return http.check_response_size(rendered, f"the images are stored: GET /v1/jobs/{view['id']}")
+            return http.check_response_size(rendered, stored_hint(view["id"]))
         return rendered
 
     def _generation_options(self, task: str, spec: ModelSpec) -> dict[str, Any]:

@@ -214,34 +214,15 @@ def _shapes(route: Route) -> tuple[tuple[str, type[BaseModel]] | None, dict[int,
     return kinds[route.module]
 
 
-def _png(width: int, height: int, edit: bool = False) -> str:
-    """A base64 PNG, built without Pillow: a flat grey image, or (``edit``) a mask that is black
-    (edit) in the middle and white around."""
-    import base64
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    def row(y: int) -> bytes:
-        if not edit:
-            return b"\x00" + b"\x80\x80\x80" * width
-        inside = height // 4 <= y < 3 * height // 4
-        quarter = width // 4
-        middle = b"\x00\x00\x00" if inside else b"\xff\xff\xff"
-        return b"\x00" + b"\xff\xff\xff" * quarter + middle * (width - 2 * quarter) + b"\xff\xff\xff" * quarter
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
-    pixels = zlib.compress(b"".join(row(y) for y in range(height)), 9)
-    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-    return base64.b64encode(data).decode("ascii")
-
-
 @cache
 def _examples() -> dict[str, dict[str, Any]]:
     """A request per route (by handler module), with prompts from the models' documentation."""
-    image, mask = _png(512, 512), _png(512, 512, edit=True)
+    import base64
+
+    from imagegen import samples
+
+    image = base64.b64encode(samples.png(512, 512)).decode("ascii")
+    mask = base64.b64encode(samples.centre_mask(512, 512)).decode("ascii")
     coffee = "A photograph of a cup of coffee from the side."
     return {
         "text_to_image": {"prompt": coffee},
