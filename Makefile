@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 .PHONY: run test lint docs synth smoke bench deploy-gcp clean
 
 # The venv is rebuilt whenever a requirements file changes.
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt client/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
@@ -18,7 +18,7 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
-LINTED := functions infra local tests tools app.py
+LINTED := functions infra local tests tools client app.py
 
 # The whole API offline on http://127.0.0.1:$${PORT:-8787} (Ctrl-C stops it).
 run: $(STAMP)

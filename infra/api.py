@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -39,7 +39,9 @@ STAGE = "prod"
 INTEGRATION_TIMEOUT = Duration.seconds(DEFAULT_SYNC_TIMEOUT_SECONDS)
 
 # Sizing: a task function decodes up to a 6 MB body and holds the model's images.
-_MEMORY_MB = {"task": 1024, "openai": 1024, "jobs": 256, "uploads": 256, "models": 256, "openapi": 256}
+_MEMORY_MB = {
+    "task": 1024, "openai": 1024, "jobs": 256, "uploads": 256, "models": 256, "openapi": 256, "playground": 256,
+}  # fmt: skip
 
 # API Gateway's own errors, rendered from the same error classes as the functions' errors. A
 # default response keeps the status API Gateway chose; the others answer with the class's.
@@ -187,6 +189,11 @@ class TaskApi(Construct):
             plan.add_api_stage(stage=self.api.deployment_stage)
             self.api_key = self.api.add_api_key("ApiKey", description="serverless-imagegen default key")
             plan.add_api_key(self.api_key)
+
+    @property
+    def origin(self) -> str:
+        """The API's own origin (its execute-api host), which serves the playground page."""
+        return f"https://{self.api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}"
 
 
 def _access(route: Route, iam_auth: bool, authorizer: apigw.IAuthorizer | None) -> dict:

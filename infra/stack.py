@@ -11,7 +11,7 @@ from constructs import Construct
 
 from core import layout
 from core.config import Settings
-from core.routes import ROUTES
+from core.routes import ROUTES, Route
 from core.topology import FUNCTION_SETTINGS
 from imagegen.registry import MODELS, inference_profile_model, model_id_for
 
@@ -74,7 +74,7 @@ class ImageGenStack(Stack):
             "TaskApi",
             environments={
                 kind: with_machine.to_env(FUNCTION_SETTINGS[kind])
-                for kind in ("task", "openai", "jobs", "uploads", "models", "openapi", "authorizer")
+                for kind in sorted({route.kind for route in ROUTES} | {"authorizer"})
             },
             layer=self.layer,
             function_logs=function_logs,
@@ -83,9 +83,11 @@ class ImageGenStack(Stack):
             quota_per_day=config.quota_per_day,
             iam_auth=config.iam_auth,
             cors_origins=config.cors_origins,
-            # A task route exists only where an enabled model serves the task.
-            routes=[route for route in ROUTES if route.task is None or route.task in config.tasks],
+            routes=[route for route in ROUTES if _deployed(route, config)],
         )
+        if not config.iam_auth:
+            # The playground page is served by the API and uploads from the browser.
+            self.storage.allow_uploads_from(self.task_api.origin)
         self.triggers = UploadTriggers(
             self,
             "Triggers",
@@ -172,6 +174,9 @@ class ImageGenStack(Stack):
                 description="Read the key with: aws apigateway get-api-key --include-value --query value "
                 "--output text --api-key <ApiKeyId>",
             )
+        if "playground" in self.task_api.functions:
+            playground = self.task_api.api.url_for_path("/v1/playground")
+            CfnOutput(self, "PlaygroundUrl", value=playground, description="The browser playground (asks for the key)")
         CfnOutput(self, "OutputBucketName", value=output.bucket_name)
         CfnOutput(self, "InputBucketName", value=inputs.bucket_name, description="Drop files under triggers/")
         CfnOutput(self, "StateMachineArn", value=machine.state_machine_arn)
@@ -257,3 +262,11 @@ _PROFILE_REASON = (
     "a cross-Region inference profile routes each call to its foundation model in any of the profile's "
     "destination regions; the grant names that one model"
 )
+
+
+def _deployed(route: Route, config: DeployConfig) -> bool:
+    # A task route exists only where an enabled model serves the task. The playground sends an
+    # API key, which an API behind IAM auth does not take.
+    if route.task is not None:
+        return route.task in config.tasks
+    return not (config.iam_auth and route.module == "playground")

@@ -66,6 +66,12 @@ class Storage(Construct):
             cors=_cors(s3.HttpMethods.POST, cors_origins),
         )
 
+    def allow_uploads_from(self, origin: str) -> None:
+        """Let ``origin``'s pages POST the presigned upload form (the playground, beside the API)."""
+        self.input_bucket.add_cors_rule(
+            allowed_methods=[s3.HttpMethods.POST], allowed_origins=[origin], max_age=CORS_MAX_AGE_SECONDS
+        )
+
 
 def _cors(method: s3.HttpMethods, origins: Sequence[str]) -> list[s3.CorsRule]:
     if not origins:

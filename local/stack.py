@@ -304,9 +304,12 @@ serverless-imagegen local stack (images come from a preview engine, not a model)
 
   API            {info["api"]}
   API key        {info["apiKey"]}      (header x-api-key)
+  playground     {info["api"]}/playground   (open it in a browser)
   customize      {info["customize"]}   (customization Cloud Function, Gemini by default)
   S3 (moto)      {info["s3Endpoint"]}   buckets {info["outputBucket"]}, {info["inputBucket"]}
   written to     {state_dir / "stack.json"}
+
+  .venv/bin/imagegen text-to-image --prompt "a lighthouse at dusk" -n 2 --out out/
 
   curl -s -X POST {info["api"]}/text-to-image -H 'x-api-key: {info["apiKey"]}' \\
        -H 'content-type: application/json' -d '{{"prompt": "a lighthouse at dusk", "aspectRatio": "16:9"}}'

@@ -56,10 +56,13 @@ class Synth:
 
     @property
     def routes(self) -> list:
-        """The routes this deployment serves: a task's only where an enabled model serves it."""
+        """The routes this deployment serves: a task's only where an enabled model serves it, the
+        playground (which sends an API key) only where keys are taken."""
         from core.routes import ROUTES
 
-        return [route for route in ROUTES if route.task is None or route.task in self.stack.config.tasks]
+        config = self.stack.config
+        served = [route for route in ROUTES if route.task is None or route.task in config.tasks]
+        return [route for route in served if not (config.iam_auth and route.module == "playground")]
 
     @property
     def document(self) -> dict[str, Any]:

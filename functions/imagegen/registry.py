@@ -253,6 +253,13 @@ DEFAULT_MODELS: Mapping[str, str] = {
     "erase-object": "stable-image-erase-object",
     "style-transfer": "stable-style-transfer",
 }
+
+
+def default_model(task: str, default_models: Mapping[str, str] | None = None) -> str:
+    """The model of a request for ``task`` that names none: the deployment's, else the registry's."""
+    return (default_models or {}).get(task) or DEFAULT_MODELS[task]
+
+
 # What a deployment serves unless told otherwise (cdk.json's ``models``): the active ones.
 LIVE_MODELS: tuple[str, ...] = tuple(name for name in BEDROCK_MODELS if MODELS[name].lifecycle.status == "active")
 IMAGEN = MODELS["imagen-3-customization"]

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from .builders import native_bodies
 from .errors import InvalidRequestError, PayloadTooLargeError, from_validation_error
 from .images import ImageFormatError, InlineImage, OverSizeError, S3Image, inline_image
-from .registry import DEFAULT_MODELS, INVOKE_BODY_LIMIT_BYTES, MODELS, TASKS, lifecycle_warning, model_id_for
+from .registry import INVOKE_BODY_LIMIT_BYTES, MODELS, TASKS, default_model, lifecycle_warning, model_id_for
 from .rules import check_request, check_supported, image_errors, iter_images
 from .schema import IMAGE_FIELDS, TASK_MODELS, ImageTooLarge, TaskRequest
 from .specs import AspectRatioSizes, ModelSpec
@@ -124,11 +124,6 @@ class BuiltRequest:
         if errors:
             raise InvalidRequestError.from_details(errors)
         return replace(self, request=request, s3_refs=[], bodies=_bodies(self.task, request, self.spec))
-
-
-def default_model(task: str, default_models: Mapping[str, str] | None = None) -> str:
-    """The model of a request for ``task`` that names none: the deployment's, else the registry's."""
-    return (default_models or {}).get(task) or DEFAULT_MODELS[task]
 
 
 def build_request(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, ValidationInfo, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
 from .images import ImageFormatError, ImageInput, OverSizeError, parse_image_value
@@ -60,8 +60,14 @@ def _image(value: object, info: ValidationInfo) -> ImageInput:
         raise ImageTooLarge(info.field_name or "image", exc) from None
 
 
-# Documented (OpenAPI) as what a caller sends: base64, a data: URL or an s3:// reference.
-Image = Annotated[ImageInput, PlainValidator(_image, json_schema_input_type=str)]
+# Documented (OpenAPI) as what a caller sends. ``x-image`` tells clients (the imagegen command,
+# the playground) which fields take an image, so they can offer a file for them.
+IMAGE_JSON_SCHEMA = {
+    "type": "string",
+    "description": "An image: base64 PNG, JPEG or WebP, a data: URL, or an s3:// URI from POST /v1/uploads",
+    "x-image": True,
+}
+Image = Annotated[ImageInput, PlainValidator(_image), WithJsonSchema(IMAGE_JSON_SCHEMA)]
 
 
 class Request(BaseModel):

@@ -71,3 +71,25 @@ def test_every_task_route_has_an_example_the_models_accept():
         example = paths[route.path]["post"]["requestBody"]["content"]["application/json"]["example"]
         built = build_request(route.task, example)  # raises on anything the model would refuse
         assert built.bodies, route.path
+
+
+def test_a_deployment_documents_only_the_task_routes_its_models_serve(aws, monkeypatch):
+    monkeypatch.setenv("IMAGEGEN_MODELS", "stable-image-core,stable-fast-upscale")
+    aws.reconfigure()
+    event = api_event("/v1/openapi.json", method="GET")
+
+    _, body, _ = call(openapi.handler, event)
+
+    tasks = {path.removeprefix("/v1/") for path, item in body["paths"].items() if "202" in item.get("post", {}).get(
+        "responses", {})}  # fmt: skip
+    assert tasks == {"text-to-image", "upscale"}
+    assert {"/v1/uploads", "/v1/jobs/{id}", "/v1/models", "/v1/playground"} <= set(body["paths"])
+
+
+def test_image_fields_are_marked_for_clients_that_offer_a_file():
+    schemas = document()["components"]["schemas"]
+
+    assert schemas["Inpainting"]["properties"]["image"]["x-image"] is True
+    assert schemas["Inpainting"]["properties"]["maskImage"]["anyOf"][0]["x-image"] is True
+    assert schemas["ImageVariation"]["properties"]["images"]["items"]["x-image"] is True
+    assert "x-image" not in schemas["Inpainting"]["properties"]["prompt"]["anyOf"][0]

@@ -130,3 +130,15 @@ def test_models_shows_overridden_ids_and_only_enabled_models(aws, monkeypatch):
         "nova-canvas": "amazon.nova-canvas-v1:0",
         "stable-image-core": "stability.stable-image-core-v1:0",
     }
+
+
+def test_models_names_the_model_each_served_task_gets_by_default(aws, monkeypatch):
+    monkeypatch.setenv("IMAGEGEN_MODELS", "nova-canvas,stable-image-core")
+    monkeypatch.setenv("IMAGEGEN_DEFAULT_MODELS", '{"text-to-image": "nova-canvas", "inpainting": "nova-canvas"}')
+    clients.reset()
+
+    _, body, _ = call(models, load_event("api-get-models.json"))
+
+    assert body["defaults"]["text-to-image"] == "nova-canvas"
+    assert body["defaults"]["color-guided"] == "nova-canvas"
+    assert set(body["defaults"]) == {task for model in body["models"] for task in model["tasks"]}

@@ -82,7 +82,10 @@ def test_outputs_and_inputs_are_versioned_logged_and_expire_by_prefix(synth, var
 
 
 def test_buckets_allow_no_browser_origin_unless_configured(synth, variant):
-    assert not any("CorsConfiguration" in b["Properties"] for b in synth.resources("AWS::S3::Bucket").values())
+    # Only the API's own origin (the playground) may POST upload forms; see the playground test.
+    buckets = synth.resources("AWS::S3::Bucket")
+    with_cors = [name for name, bucket in buckets.items() if "CorsConfiguration" in bucket["Properties"]]
+    assert len(with_cors) == 1 and with_cors[0].startswith("StorageInputs")
     origins = ["https://app.example.com", "https://admin.example.com"]
     for method in ("GET", "POST"):  # presigned image URLs; presigned upload forms
         rule = {"AllowedMethods": [method], "AllowedOrigins": origins, "MaxAge": 3600}
@@ -312,6 +315,8 @@ def test_iam_auth_replaces_keys_and_the_usage_plan(variant):
         method = methods[(route.method, route.path)]
         assert method["AuthorizationType"] == "AWS_IAM" and not method.get("ApiKeyRequired"), route.path
     assert methods[("GET", "/v1/openapi.json")]["AuthorizationType"] == "NONE"
+    assert ("GET", "/v1/playground") not in methods  # the page sends a key, which IAM auth refuses
+    assert "PlaygroundUrl" not in variant.document["Outputs"]
     variant.template.resource_count_is("AWS::ApiGateway::ApiKey", 0)
     variant.template.resource_count_is("AWS::ApiGateway::UsagePlan", 0)
     variant.template.resource_count_is("AWS::ApiGateway::Authorizer", 0)
@@ -512,3 +517,18 @@ def test_the_dashboard_shows_images_latency_filters_throttles_api_jobs_and_queue
         "alarm",
     ):
         assert shown in body, shown
+
+
+def test_the_playground_is_public_and_may_upload_from_the_apis_own_origin(synth):
+    method = synth.methods()[("GET", "/v1/playground")]
+    assert method["AuthorizationType"] == "NONE" and not method.get("ApiKeyRequired")
+    assert "PlaygroundUrl" in synth.document["Outputs"]
+    [inputs] = [
+        bucket for name, bucket in synth.resources("AWS::S3::Bucket").items() if name.startswith("StorageInputs")
+    ]
+    [rule] = inputs["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedMethods"] == ["POST"]
+    [origin] = rule["AllowedOrigins"]
+    api_id = next(name for name in synth.resources("AWS::ApiGateway::RestApi"))
+    assert origin == {"Fn::Join": ["", ["https://", {"Ref": api_id}, ".execute-api.", {"Ref": "AWS::Region"}, ".",
+                                        {"Ref": "AWS::URLSuffix"}]]}  # fmt: skip

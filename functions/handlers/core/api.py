@@ -168,9 +168,11 @@ def create_upload(event: http.Event, context: Any) -> http.Response:
 
 @http.api
 def list_models(event: http.Event, context: Any) -> http.Response:
-    from imagegen.registry import BEDROCK_MODELS, describe_models
+    from imagegen.registry import default_model, describe_models
 
     config = settings()
-    served = set(config.enabled_models or BEDROCK_MODELS)
+    served = set(config.served_models)
     models = [model for model in describe_models(config.model_ids) if model["name"] in served]
-    return http.response(200, {"models": models})
+    # The model each task's requests get when they name none.
+    defaults = {task: default_model(task, config.default_models) for task in sorted(config.served_tasks)}
+    return http.response(200, {"models": models, "defaults": defaults})

@@ -84,6 +84,20 @@ class Settings:
         return env
 
     @property
+    def served_models(self) -> tuple[str, ...]:
+        """The models this deployment serves: the enabled ones, else every Bedrock model."""
+        from imagegen.registry import BEDROCK_MODELS
+
+        return self.enabled_models or BEDROCK_MODELS
+
+    @property
+    def served_tasks(self) -> frozenset[str]:
+        """The tasks the served models perform: each has its route in the deployed API."""
+        from imagegen.registry import MODELS
+
+        return frozenset(task for name in self.served_models for task in MODELS[name].tasks)
+
+    @property
     def openai_aliases(self) -> dict[str, str]:
         return {**DEFAULT_OPENAI_MODELS, **(self.openai_models or {})}
 

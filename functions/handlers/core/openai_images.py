@@ -200,8 +200,7 @@ class _Request:
 
 def resolve_model(name: Any, task: str, config: Settings) -> str:
     """An OpenAI model name (or none) -> the registry model that serves the request."""
-    from imagegen.registry import BEDROCK_MODELS
-    from imagegen.request import default_model
+    from imagegen.registry import default_model
 
     if not isinstance(name, str | None):
         raise InvalidRequestError.for_field("model", "must be a string")
@@ -209,7 +208,7 @@ def resolve_model(name: Any, task: str, config: Settings) -> str:
     target = aliases.get(name, name) if name is not None else TASK_DEFAULT
     if target == TASK_DEFAULT:
         return default_model(task, config.default_models)
-    served = config.enabled_models or BEDROCK_MODELS
+    served = config.served_models
     if target in served:
         return target
     names = ", ".join([*served, *aliases])

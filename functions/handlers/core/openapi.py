@@ -4,6 +4,7 @@ by ``make docs``. Nothing in it is written by hand but the descriptions."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import cache
 from typing import Any, Literal
 
@@ -95,6 +96,7 @@ class Upload(_Open):
 
 class Models(_Open):
     models: list[dict[str, Any]]
+    defaults: dict[str, str] = Field(description="Each served task's model for requests that name none")
 
 
 class OpenAPIDocument(_Open):
@@ -141,10 +143,13 @@ _ERRORS: dict[str, tuple[type[ImageGenError], ...]] = {
 }
 
 
-def document(server: str = "/") -> dict[str, Any]:
+def document(server: str = "/", tasks: Collection[str] | None = None) -> dict[str, Any]:
+    """The document of every route, or (``tasks``) of the routes a deployment serving them has."""
     schemas: dict[str, Any] = {}
     paths: dict[str, Any] = {}
     for route in ROUTES:
+        if tasks is not None and route.task is not None and route.task not in tasks:
+            continue
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, schemas)
     return {
         "openapi": "3.1.0",
@@ -182,7 +187,7 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
             {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
         ]
     operation["responses"] = {
-        str(status): {"description": description, "content": {"application/json": {"schema": _ref(model, schemas)}}}
+        str(status): {"description": description, "content": _content(model, schemas)}
         for status, (description, model) in responses.items()
     }
     error_model = OpenAIError if route.kind == "openai" else Error
@@ -194,7 +199,16 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
     return operation
 
 
-def _shapes(route: Route) -> tuple[tuple[str, type[BaseModel]] | None, dict[int, tuple[str, type[BaseModel]]]]:
+def _content(model: type[BaseModel] | None, schemas: dict[str, Any]) -> dict[str, Any]:
+    """JSON of ``model``, or (None) an HTML page."""
+    if model is None:
+        return {"text/html": {"schema": {"type": "string"}}}
+    return {"application/json": {"schema": _ref(model, schemas)}}
+
+
+def _shapes(
+    route: Route,
+) -> tuple[tuple[str, type[BaseModel]] | None, dict[int, tuple[str, type[BaseModel] | None]]]:
     if route.task:
         from imagegen.schema import TASK_MODELS
 
@@ -210,6 +224,7 @@ def _shapes(route: Route) -> tuple[tuple[str, type[BaseModel]] | None, dict[int,
         "jobs": (None, {200: ("The job", Job)}),
         "models": (None, {200: ("The served models", Models)}),
         "openapi": (None, {200: ("This document", OpenAPIDocument)}),
+        "playground": (None, {200: ("The browser playground, one self-contained page", None)}),
     }
     return kinds[route.module]
 

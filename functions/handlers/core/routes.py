@@ -20,7 +20,7 @@ class Route:
     task: str | None = None
     # What the function is (its settings, memory and timeout in core.topology); the module by default.
     role: str | None = None
-    # Served without an API key (the OpenAPI document).
+    # Served without an API key (the OpenAPI document, the playground page).
     public: bool = False
 
     @property
@@ -42,6 +42,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/images/edits", "images_edits", role="openai"),
     Route("POST", "/v1/images/variations", "images_variations", role="openai"),
     Route("GET", "/v1/openapi.json", "openapi", public=True),
+    Route("GET", "/v1/playground", "playground", public=True),
 )
 
 # Handlers that no route serves: the state machine's steps, the upload trigger, the API key authorizer.
