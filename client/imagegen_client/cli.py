@@ -90,7 +90,11 @@ def _run(argv: list[str], progress: Progress) -> int:
             raise ApiError.of_job(job)
         return _show(client, job, args, progress)
     fields = _fields(tasks[args.command], args, client, progress)
-    job = client.run(args.command, fields, wait=not args.no_wait, on_status=progress.status)
+    progress.request(args.command)
+    try:
+        job = client.run(args.command, fields, wait=not args.no_wait, on_status=progress.status)
+    finally:
+        progress.answered()
     return _show(client, job, args, progress)
 
 

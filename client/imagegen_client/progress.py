@@ -21,36 +21,57 @@ class Progress:
         self.live = stream.isatty() if live is None else live
         self._line = ""
         self._status: tuple[str, str] | None = None
+        self._label = ""
         self._started = time.monotonic()
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
 
-    # --- the job ---------------------------------------------------------------------------
+    # --- the request and the job -------------------------------------------------------------
+
+    def request(self, task: str) -> None:
+        """A task's request is under way (a sync answer can take a while): the spinner turns."""
+        if self.live:
+            self._label = f"{task}: waiting for the API"
+            self._start_ticker(0.0)
+
+    def answered(self) -> None:
+        """The request was answered: the spinner's line goes."""
+        if self.live and self._ticker is not None:
+            self._stop_ticker()
+            self._draw("")
+            with self._lock:
+                self.stream.write("\r")
+                self._line = ""
 
     def status(self, job: dict[str, Any], elapsed: float) -> None:
         """Called after each poll of the job."""
         current = (job.get("id", "?"), job.get("status", "?"))
+        self._label = f"job {current[0]}: {current[1]}"
         if not self.live:
             if current != self._status:
-                self._print(f"job {current[0]}: {current[1]} ({elapsed:.0f} s)")
-        elif self._ticker is None and current[1] == "RUNNING":
+                self._print(f"{self._label} ({elapsed:.0f} s)")
+        elif current[1] == "RUNNING":
             # Between polls the spinner and the clock keep moving.
-            self._started = time.monotonic() - elapsed
-            self._ticker = threading.Thread(target=self._tick, daemon=True)
-            self._ticker.start()
+            self._start_ticker(elapsed)
         self._status = current
         if self.live and current[1] != "RUNNING":
             self._stop_ticker()
-            self._draw(f"job {current[0]}: {current[1]} after {elapsed:.1f} s")
+            self._draw(f"{self._label} after {elapsed:.1f} s")
             self.end_line()
+
+    def _start_ticker(self, elapsed: float) -> None:
+        if self._ticker is None:
+            self._started = time.monotonic() - elapsed
+            self._stop.clear()
+            self._ticker = threading.Thread(target=self._tick, daemon=True)
+            self._ticker.start()
 
     def _tick(self) -> None:
         frame = 0
         while not self._stop.wait(REDRAW_SECONDS):
-            job_id, status = self._status or ("?", "?")
             elapsed = time.monotonic() - self._started
-            self._draw(f"{SPINNER[frame % len(SPINNER)]} job {job_id}: {status} {elapsed:5.1f} s")
+            self._draw(f"{SPINNER[frame % len(SPINNER)]} {self._label} {elapsed:5.1f} s")
             frame += 1
 
     def _stop_ticker(self) -> None:

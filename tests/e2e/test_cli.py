@@ -197,3 +197,19 @@ def test_progress_on_a_terminal_is_one_line_redrawn():
     assert "job abc: SUCCEEDED after 1.5 s" in text
     assert "[############------------] 50 kB" in text and "[########################] 100 kB" in text
     assert text.endswith("\n") and text.count("\n") == 2
+
+
+def test_on_a_terminal_a_sync_request_turns_the_spinner_until_it_is_answered():
+    from imagegen_client.progress import Progress
+
+    stream = io.StringIO()
+    progress = Progress(stream, live=True)
+    progress.request("text-to-image")
+    time.sleep(0.35)
+    progress.answered()
+    progress.close()
+
+    text = stream.getvalue()
+    frames = [frame for frame in text.split("\r") if frame.strip()]
+    assert len(frames) >= 2 and all("text-to-image: waiting for the API" in frame for frame in frames)
+    assert text.endswith("\r") and "\n" not in text  # the line is gone, nothing is left behind
