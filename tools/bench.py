@@ -23,12 +23,15 @@ import subprocess
 import sys
 import time
 import tracemalloc
-import zlib
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_PATH = [str(ROOT / "functions" / "handlers"), str(ROOT / "functions")]
+sys.path.insert(0, str(ROOT / "functions"))
+
+from imagegen import samples  # noqa: E402 (the layer package, found through the path above)
+
 OUTPUT_BUCKET = "bench-outputs"
 REGION = "us-west-2"
 MODEL_ID = "amazon.nova-canvas-v1:0"
@@ -50,23 +53,8 @@ GOALS = {"first request": 1.25, "warm, 1 image, url": 1.5, "warm, 4 images, url"
 # --- the stand-in for AWS ------------------------------------------------------------------
 
 
-def _noise_png(side: int, seed: int) -> bytes:
-    """A PNG as large as a generated photo (pseudo-random pixels barely compress)."""
-    import random
-    import struct
-
-    rng = random.Random(seed)
-    rows = b"".join(b"\x00" + rng.randbytes(side * 3) for _ in range(side))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 1)) + chunk(b"IEND", b"")
-
-
 def bedrock_answer(count: int) -> bytes:
-    images = [base64.b64encode(_noise_png(SIDE, seed)).decode("ascii") for seed in range(count)]
+    images = [base64.b64encode(samples.noise(SIDE, SIDE, seed)).decode("ascii") for seed in range(count)]
     return json.dumps({"images": images, "error": None}).encode()
 
 
@@ -212,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((label, handler_ms, floor_ms, handler_peak, floor_peak))
 
     print(f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"{SIDE}x{SIDE} PNGs of {len(_noise_png(SIDE, 0)) / 1e6:.1f} MB; best of {args.runs}")  # fmt: skip
+          f"{SIDE}x{SIDE} PNGs of {len(samples.noise(SIDE, SIDE, 0)) / 1e6:.1f} MB; best of {args.runs}")  # fmt: skip
     print(f"{'':24}{'handler':>10}{'floor':>10}{'ratio':>8}{'goal':>7}{'peak memory':>14}")
     for label, handler_ms, floor_ms, handler_peak, floor_peak in rows:
         ratio = handler_ms / floor_ms
