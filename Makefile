@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 # The CDK CLI (package.json), for `npx cdk deploy` and the tests' real `cdk synth`.
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test lint docs synth smoke bench deploy-gcp clean
+.PHONY: run test lint docs synth smoke bench deploy deploy-gcp clean
 
 # The venv is rebuilt whenever a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt client/pyproject.toml
@@ -45,9 +45,14 @@ smoke: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python tools/bench.py
 
+# Preflight (each enabled model's availability, agreement and region, as a table), then `npx cdk deploy`;
+# ARGS go to tools/deploy.py, e.g. ARGS="--accept-agreements -c models=stable-image-core --require-approval never".
+deploy: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python tools/deploy.py $(ARGS)
+
 # Stages functions/gcp with imagegen and deploys `customize` with gcloud (PROJECT=..., REGION=...).
 deploy-gcp: $(STAMP)
-	$(BIN)/python functions/gcp/deploy.py --project "$(PROJECT)" --region "$(or $(REGION),us-central1)"
+	$(BIN)/python functions/gcp/deploy.py --project "$(PROJECT)" --region "$(or $(REGION),us-central1)" $(ARGS)
 
 # Regenerates the README's model table from the registry and docs/openapi.json from the routes.
 docs: $(STAMP)

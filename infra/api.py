@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -56,6 +56,16 @@ _GATEWAY_ERRORS: dict[apigw.ResponseType, tuple[type[ImageGenError], bool]] = {
     apigw.ResponseType.DEFAULT_5_XX: (UpstreamError, False),
 }
 _MESSAGE = "MESSAGE"
+# The usage plan's quota resets when its day ends; API Gateway's own answers carry only static
+# headers or the request's own values ("The parameter values can take any incoming request
+# parameter value or a static custom value",
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-swagger-extensions-gateway-responses.gatewayResponse.html),
+# so no Retry-After could say when: a fixed one would send clients back within seconds all day.
+QUOTA_EXHAUSTED = ThrottledError(
+    "this API key's daily request quota is used up; it resets when the day ends (UTC). Ask the operator for a "
+    "higher quota_per_day",
+    retry_after=None,
+)
 
 
 def gateway_template(error: type[ImageGenError], message: str | None = None) -> str:
@@ -88,6 +98,9 @@ class TaskApi(Construct):
         self.api = apigw.RestApi(
             self,
             "Api",
+            # API Gateway's metrics, and the alarms and dashboard built on them, go by ApiName:
+            # two stacks in one account must not share it.
+            rest_api_name=Stack.of(self).stack_name,
             description="serverless-imagegen: image generation on Amazon Bedrock",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             cloud_watch_role=True,
@@ -122,7 +135,10 @@ class TaskApi(Construct):
         for response_type, (error, own_status) in _GATEWAY_ERRORS.items():
             # Lambda's 6 MB limit is the one a caller meets first: say where large images go.
             message = request_too_large().message if error is PayloadTooLargeError else None
-            headers = {name: f"'{value}'" for name, value in error("").headers().items()}
+            instance = error("")
+            if response_type.response_type == apigw.ResponseType.QUOTA_EXCEEDED.response_type:
+                instance, message = QUOTA_EXHAUSTED, QUOTA_EXHAUSTED.message
+            headers = {name: f"'{value}'" for name, value in instance.headers().items()}
             self.api.add_gateway_response(
                 f"Gateway{response_type.response_type.title().replace('_', '')}",
                 type=response_type,

@@ -55,6 +55,9 @@ class DeployConfig:
     cors_origins: tuple[str, ...]
     # Where alarm notifications go (an SNS e-mail subscription, confirmed from the first mail); none by default.
     alarm_email: str
+    # True: deploy even where the registry does not list an enabled model's region (an account
+    # served elsewhere, or a registry older than Bedrock's region list).
+    allow_unlisted_regions: bool
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.models) - set(BEDROCK_MODELS))

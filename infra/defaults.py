@@ -66,7 +66,7 @@ def secure_bucket(
     versioned: bool = True,
 ) -> s3.Bucket:
     """Private, encrypted, TLS-only, owner-enforced; data is kept when the stack is deleted."""
-    return s3.Bucket(
+    bucket = s3.Bucket(
         scope,
         id,
         block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
@@ -81,6 +81,11 @@ def secure_bucket(
         cors=list(cors) or None,
         removal_policy=RemovalPolicy.RETAIN,
     )
+    # The bucket's policy (TLS only; for the access-log bucket, the logging service's grant) is
+    # a resource of its own that CDK would delete on destroy while the bucket stays
+    # (https://github.com/aws/aws-cdk/issues/27125): keep them together.
+    bucket.policy.apply_removal_policy(RemovalPolicy.RETAIN)
+    return bucket
 
 
 def handler_code() -> lambda_.Code:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Aws, Duration, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -45,6 +46,29 @@ class Monitoring(Construct):
         # Not encrypted at rest: CloudWatch cannot publish to a topic under the AWS-managed SNS
         # key, and a notification carries no data. Publishers must use TLS.
         self.topic = sns.Topic(self, "Alarms", display_name="serverless-imagegen alarms", enforce_ssl=True)
+        # enforce_ssl gives the topic a policy of its own, which replaces SNS's default one: without
+        # this grant CloudWatch may not publish, and no alarm is ever sent. Only this account's
+        # alarms in this region may (https://repost.aws/knowledge-center/cloudwatch-receive-sns-for-alarm-trigger,
+        # https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html).
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                    "ArnLike": {
+                        "aws:SourceArn": Stack.of(self).format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                },
+            )
+        )
         if alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
         self.alarms: list[cloudwatch.Alarm] = []

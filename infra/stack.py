@@ -13,7 +13,7 @@ from core import layout
 from core.config import Settings
 from core.routes import ROUTES, Route
 from core.topology import FUNCTION_SETTINGS
-from imagegen.registry import MODELS, inference_profile_model, model_id_for
+from imagegen.registry import MODELS, inference_profile_model, model_id_for, placed_models
 
 from .api import INTEGRATION_TIMEOUT, TaskApi
 from .config import DeployConfig
@@ -32,6 +32,8 @@ class ImageGenStack(Stack):
         self.config = config
         bedrock_region = config.bedrock_region or self.region
         self._require_bedrock_in_stack_region(config.bedrock_region)
+        if not config.allow_unlisted_regions:
+            self._require_models_offered_in(bedrock_region, config)
         function_logs = FunctionLogs(LOG_RETENTION[config.log_retention_days], config.log_level)
         self.model_ids = [model_id_for(MODELS[name], config.model_ids) for name in config.models]
 
@@ -110,7 +112,7 @@ class ImageGenStack(Stack):
             if kinds[module] not in ("task", "openai"):
                 continue
             self._grant(function.role, invoke_models, _PROFILE_REASON)
-            self._objects(function.role, "s3:GetObject", inputs, layout.UPLOADS, layout.TRIGGERS)
+            self._reads(function.role, inputs, layout.UPLOADS, layout.TRIGGERS)
             # A sync answer presigns GETs of the images it stored: a presigned URL carries
             # only its signer's permissions.
             self._objects(function.role, "s3:GetObject", output, layout.OUTPUTS)
@@ -120,7 +122,8 @@ class ImageGenStack(Stack):
             else:
                 self._objects(function.role, "s3:PutObject", output, layout.OUTPUTS)
         jobs = functions["jobs"].role
-        self._objects(jobs, "s3:GetObject", output, layout.OUTPUTS, layout.JOBS)
+        # A running or unknown job has no manifest yet: its absence must read as absence.
+        self._reads(jobs, output, layout.OUTPUTS, layout.JOBS)
         self._grant(
             jobs,
             iam.PolicyStatement(
@@ -131,13 +134,13 @@ class ImageGenStack(Stack):
         # The presigned POST of an upload is made with the signer's permission.
         self._objects(functions["uploads"].role, "s3:PutObject", inputs, layout.UPLOADS)
         for step in (self.workflow.publish_function, self.workflow.fail_function):
-            self._objects(step.role, "s3:GetObject", output, layout.JOBS)
+            self._reads(step.role, output, layout.JOBS)
             self._objects(step.role, "s3:PutObject", output, layout.OUTPUTS)
         trigger = self.triggers.function.role
         self._grant(trigger, invoke_models, _PROFILE_REASON)
-        self._objects(trigger, "s3:GetObject", inputs, layout.UPLOADS, layout.TRIGGERS)
+        self._reads(trigger, inputs, layout.UPLOADS, layout.TRIGGERS)
         # A redelivered message first reads its job's manifest: done jobs are not paid twice.
-        self._objects(trigger, "s3:GetObject", output, layout.OUTPUTS)
+        self._reads(trigger, output, layout.OUTPUTS)
         self._objects(trigger, "s3:PutObject", output, layout.OUTPUTS)
         # The state machine's bedrock:invokeModel task reads the request and writes the response.
         self._grant(machine.role, invoke_models, _PROFILE_REASON)
@@ -179,6 +182,7 @@ class ImageGenStack(Stack):
             CfnOutput(self, "PlaygroundUrl", value=playground, description="The browser playground (asks for the key)")
         CfnOutput(self, "OutputBucketName", value=output.bucket_name)
         CfnOutput(self, "InputBucketName", value=inputs.bucket_name, description="Drop files under triggers/")
+        CfnOutput(self, "AccessLogBucketName", value=self.storage.access_logs.bucket_name)
         CfnOutput(self, "StateMachineArn", value=machine.state_machine_arn)
         CfnOutput(self, "TriggerDeadLetterQueueUrl", value=self.triggers.dead_letters.queue_url)
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn, description="Subscribe to be notified")
@@ -212,6 +216,34 @@ class ImageGenStack(Stack):
                 CfnRuleAssertion(assert_=Fn.condition_equals(Aws.REGION, bedrock_region), assert_description=message)
             ],
         )
+
+    def _require_models_offered_in(self, region: str, config: DeployConfig) -> None:
+        """Every enabled model must be offered where Bedrock is called: refused at synth when the
+        region is known, else by CloudFormation before anything is created."""
+        placed = placed_models(config.models, config.model_ids)
+        if not Token.is_unresolved(region):
+            missing = _by_regions({name: regions for name, regions in placed.items() if region not in regions})
+            if missing:
+                raise ValueError(
+                    f"models: not offered by Bedrock in {region}: "
+                    + "; ".join(f"{', '.join(names)} (offered in {', '.join(regions)})" for regions, names in missing)
+                    + ". Deploy in a region that offers them, leave them out of models, or set "
+                    "allow_unlisted_regions=true if Bedrock serves your account there."
+                )
+            return
+        if placed:
+            CfnRule(
+                self,
+                "ModelsOfferedInRegion",
+                assertions=[
+                    CfnRuleAssertion(
+                        assert_=Fn.condition_contains(list(regions), Aws.REGION),
+                        assert_description=f"{', '.join(names)}: offered by Bedrock only in {', '.join(regions)}. "
+                        "Deploy there, leave them out of models, or set allow_unlisted_regions=true.",
+                    )
+                    for regions, names in _by_regions(placed)
+                ],
+            )
 
     def _model_arns(self, model_id: str, region: str) -> list[str]:
         """What ``bedrock:InvokeModel`` on ``model_id`` is authorized against.
@@ -251,6 +283,23 @@ class ImageGenStack(Stack):
             "upload ids created at run time",
         )
 
+    def _reads(self, role: iam.IRole, bucket: s3.IBucket, *prefixes: str) -> None:
+        """GetObject on the prefixes, and the listing that lets S3 say when a key there is missing.
+
+        Without s3:ListBucket, S3 answers a missing key with 403 AccessDenied rather than 404
+        (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions"):
+        a job not yet finished, an upload not yet made, would read as a storage failure. The
+        listing is limited by ``s3:prefix`` to the same prefixes.
+        """
+        self._objects(role, "s3:GetObject", bucket, *prefixes)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
+            )
+        )
+
     @staticmethod
     def _grant(role: iam.IRole, statement: iam.PolicyStatement, wildcard_reason: str) -> None:
         """Add ``statement`` to ``role``; any wildcard resource in it is acknowledged with the reason."""
@@ -262,6 +311,14 @@ _PROFILE_REASON = (
     "a cross-Region inference profile routes each call to its foundation model in any of the profile's "
     "destination regions; the grant names that one model"
 )
+
+
+def _by_regions(placed: dict[str, tuple[str, ...]]) -> list[tuple[tuple[str, ...], list[str]]]:
+    """Models grouped by the regions that offer them, in the order they are enabled."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for name, regions in placed.items():
+        groups.setdefault(regions, []).append(name)
+    return list(groups.items())
 
 
 def _deployed(route: Route, config: DeployConfig) -> bool:

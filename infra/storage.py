@@ -37,10 +37,12 @@ class Storage(Construct):
             versioned=False,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(ACCESS_LOG_DAYS))],
         )
-        # Overwritten objects stay recoverable for a week, then go.
+        # Overwritten objects stay recoverable for a week, then go; so do the delete markers
+        # that expiry leaves behind once no version is under them.
         noncurrent = s3.LifecycleRule(
             noncurrent_version_expiration=Duration.days(NONCURRENT_VERSION_DAYS),
             abort_incomplete_multipart_upload_after=Duration.days(1),
+            expired_object_delete_marker=True,
         )
         self.output_bucket = secure_bucket(
             self,

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from core.topology import INVOKE_RETRY, MAX_PARALLEL_CALLS, PUBLISH_RETRY
+from core.topology import INVOKE_RETRY, INVOKE_TIMEOUT_SECONDS, MAX_PARALLEL_CALLS, PUBLISH_RETRY
 
 from .defaults import FunctionLogs, python_function
 
@@ -34,7 +34,9 @@ def invoke_model_state(scope: Construct) -> sfn.CustomState:
         "InvokeModel",
         state_json={
             "Type": "Task",
-            "Resource": "arn:aws:states:::bedrock:invokeModel",
+            "Resource": f"arn:{Aws.PARTITION}:states:::bedrock:invokeModel",
+            # A call that hangs ends here, and is not retried: it may have generated (and billed).
+            "TimeoutSeconds": INVOKE_TIMEOUT_SECONDS,
             "Parameters": {
                 "ModelId.$": "$.modelId",
                 "ContentType": "application/json",

@@ -17,7 +17,8 @@ from werkzeug.wrappers import Request, Response
 
 from .preview import PreviewEngine
 
-_INVOKE = re.compile(r"/model/(?P<model_id>[^/]+)/invoke")
+# The id is one path segment, but an inference profile's ARN holds a "/" (sent as %2F).
+_INVOKE = re.compile(r"/model/(?P<model_id>.+)/invoke")
 _VERTEX = re.compile(
     r"/v1/projects/[^/]+/locations/[^/]+/publishers/google/models/(?P<model>[^/:]+):(?P<method>predict|generateContent)"
 )
@@ -44,8 +45,9 @@ def bedrock_app(engine: PreviewEngine):
         # A cross-Region inference profile answers as the model it routes to.
         model_id = inference_profile_model(match["model_id"]) or match["model_id"]
         if model_id not in known:
-            error = {"x-amzn-ErrorType": "ResourceNotFoundException"}
-            return _json(404, {"message": "The provided model identifier is invalid."}, {**headers, **error})
+            # What Bedrock answers an id it does not know, or one its region does not serve.
+            error = {"x-amzn-ErrorType": "ValidationException"}
+            return _json(400, {"message": "The provided model identifier is invalid."}, {**headers, **error})
         try:
             body = json.loads(request.get_data())
         except ValueError:

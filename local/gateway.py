@@ -98,6 +98,8 @@ class Gateway:
                 "resourcePath": route.path,
                 "httpMethod": request.method,
                 "requestId": str(uuid.uuid4()),
+                # When the request arrived, as API Gateway stamps it: the sync path's budget counts from here.
+                "requestTimeEpoch": int(time.time() * 1000),
                 "stage": "local",
                 # Served at the root: the path the caller used is the route's path itself.
                 "path": request.path,

@@ -5,6 +5,12 @@ from imaging import png_b64
 from stacks import ACCOUNT, DEPLOYED, REGION, VARIANT, Synth, synthesize
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--iam-unused", action="store_true", help="list the IAM grants no handler test used (default: their count)"
+    )
+
+
 @pytest.fixture(scope="session")
 def image512() -> str:
     return png_b64(512, 512)

@@ -6,4 +6,4 @@ from core.triggers import handle_batch
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle_batch(event, getattr(context, "aws_request_id", None))
+    return handle_batch(event, context)

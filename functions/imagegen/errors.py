@@ -74,12 +74,13 @@ class ThrottledError(ImageGenError):
     status = 429
     code = "throttled"
 
-    def __init__(self, message: str, retry_after: int = 5) -> None:
+    def __init__(self, message: str, retry_after: int | None = 5) -> None:
+        """``retry_after``: seconds; None when no wait can be named (a daily quota)."""
         super().__init__(message)
         self.retry_after = retry_after
 
     def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
 
 
 class UpstreamTimeoutError(ImageGenError):

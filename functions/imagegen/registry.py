@@ -157,6 +157,9 @@ _SEED_MODELS: tuple[ModelSpec, ...] = (
             "PNG alpha must be fully opaque (docs)",
         ),
         requires_opaque_inputs=True,
+        # "Supported foundation models in Amazon Bedrock"
+        # (https://docs.aws.amazon.com/bedrock/latest/userguide/models-supported.html).
+        regions=("us-east-1", "eu-west-1", "ap-northeast-1"),
     ),
     ModelSpec(
         name="titan-image-v1",
@@ -284,11 +287,24 @@ INFERENCE_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "jp.", "au.", "g
 
 
 def inference_profile_model(model_id: str) -> str | None:
-    """The foundation model behind a cross-Region inference profile id; None for any other id."""
+    """The foundation model behind a cross-Region inference profile, named by id or by ARN
+    (``arn:aws:bedrock:us-west-2:<account>:inference-profile/us.stability...``); None for any other."""
+    if model_id.startswith("arn:"):
+        model_id = model_id.partition(":inference-profile/")[2]
     for prefix in INFERENCE_PROFILE_PREFIXES:
         if model_id.startswith(prefix):
             return model_id.removeprefix(prefix)
     return None
+
+
+def placed_models(models: Iterable[str], model_ids: Mapping[str, str] | None) -> dict[str, tuple[str, ...]]:
+    """The regions Bedrock offers each of ``models`` in, for those whose regions are recorded.
+    A model whose id the deployment overrides (a successor, a profile) is the operator's to place."""
+    return {
+        name: MODELS[name].regions
+        for name in models
+        if MODELS[name].regions and model_id_for(MODELS[name], model_ids) == MODELS[name].model_id
+    }
 
 
 def describe_models(model_ids: Mapping[str, str] | None = None, today: date | None = None) -> list[dict[str, Any]]:

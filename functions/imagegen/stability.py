@@ -52,7 +52,9 @@ _STYLE = {"stylePreset": "style_preset"}
 _TEXT_LIMITS = {"prompt": _PROMPT, "negativePrompt": _PROMPT, "seed": _SEED}
 
 _US_WEST_2 = ("us-west-2",)
-_US_PROFILE = ("us.* inference profile from us-east-1, us-east-2 or us-west-2",)
+# The Image Services answer only through their us.* cross-Region inference profiles, which are
+# called from these regions (stability-on-bedrock.txt sec. 2).
+_US_PROFILE = ("us-east-1", "us-east-2", "us-west-2")
 
 
 def _active(source: str, note: str = "") -> Lifecycle:

@@ -6,6 +6,12 @@ call is recorded under the function that made it. botocore's ``before-parameter-
 event sees every API call and every presigned URL (service, operation, bucket and key, ARN);
 presigned POSTs are recorded by wrapping ``generate_presigned_post``. The state machine's
 own calls are recorded where the tests play its steps (``record_state_machine``).
+
+S3 answers a read of a missing key as AWS does for the function's role, not as moto does: 404
+only to a caller allowed ``s3:ListBucket`` on the bucket for that key's prefix, else 403
+AccessDenied (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html and
+API_HeadObject.html, "Permissions"). Such a read is recorded as the ``s3:ListBucket`` it needs,
+so a function that probes for an object it may not list fails the audit.
 """
 
 from __future__ import annotations
@@ -43,6 +49,13 @@ _DESTINATION = {
 assert set(_DESTINATION) == set(INFERENCE_PROFILE_PREFIXES)
 # IAM checks HeadObject as s3:GetObject and ListObjectsV2 as s3:ListBucket.
 _S3_ACTIONS = {"HeadObject": "GetObject", "ListObjectsV2": "ListBucket"}
+# What S3 answers a missing key without s3:ListBucket: GetObject's error names AccessDenied;
+# HeadObject has no body, so botocore names the error by its status.
+_FORBIDDEN = {
+    "GetObject": {"Code": "AccessDenied", "Message": "Access Denied"},
+    "HeadObject": {"Code": "403", "Message": "Forbidden"},
+}
+_READ_KEY = "imagegen_audit_read"
 
 
 @dataclass(frozen=True)
@@ -51,12 +64,20 @@ class Call:
     action: str
     # Every one of these must be allowed (an inference profile is checked twice).
     resources: tuple[str, ...]
+    # The request's condition keys, e.g. (("s3:prefix", "outputs/<id>/manifest.json"),).
+    context: tuple[tuple[str, str], ...] = ()
+
+    def describe(self, resource: str) -> str:
+        keys = "".join(f" with {key}={value}" for key, value in self.context)
+        return f"{self.function}: {self.action} on {resource}{keys}"
 
 
 class Recorder:
     def __init__(self) -> None:
         self.function: str | None = None
         self.calls: list[Call] = []
+        # The roles S3 answers for (set per test): None answers as moto does.
+        self.policies: Policies | None = None
 
     def audited(self, module: str, handler: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(handler)
@@ -74,6 +95,7 @@ class Recorder:
         built-in handlers on every session it creates (moto swaps the default session), so the
         functions' clients are recorded whenever ``core.clients`` makes them."""
         botocore.handlers.BUILTIN_HANDLERS.append(("before-parameter-build", self._before_parameter_build))
+        botocore.handlers.BUILTIN_HANDLERS.append(("after-call.s3", self._after_s3_call))
         sign = botocore.signers.S3PostPresigner.generate_presigned_post
         recorder = self
 
@@ -107,9 +129,9 @@ class Recorder:
         calls, self.calls = self.calls, []
         return calls
 
-    def _record(self, action: str, resources: tuple[str, ...]) -> None:
+    def _record(self, action: str, resources: tuple[str, ...], context: tuple[tuple[str, str], ...] = ()) -> None:
         if self.function is not None:
-            self.calls.append(Call(self.function, action, resources))
+            self.calls.append(Call(self.function, action, resources, context))
 
     def _before_parameter_build(self, params: dict, model: Any, context: dict, **_: Any) -> None:
         if self.function is None:
@@ -123,6 +145,8 @@ class Recorder:
             key = params.get("Key")
             resource = _object_arn(params["Bucket"], key) if key else f"arn:aws:s3:::{params['Bucket']}"
             self._record(f"s3:{action}", (resource,))
+            if operation in _FORBIDDEN and not context.get("is_presign_request"):
+                context[_READ_KEY] = (params["Bucket"], key)
         elif service == "bedrock":
             self._record(f"bedrock:{operation}", _model_arns(params["modelId"], region))
         elif service == "states":
@@ -131,6 +155,23 @@ class Recorder:
         else:
             raise AssertionError(f"the audit does not know {service}:{operation}; teach it")
 
+    def _after_s3_call(self, http_response: Any, parsed: dict, model: Any, context: dict, **_: Any) -> None:
+        """A read of a missing key: record the s3:ListBucket that a 404 needs, and answer 403
+        when the function's role does not have it."""
+        read = context.get(_READ_KEY)
+        if self.function is None or read is None or http_response.status_code != 404:
+            return
+        bucket, key = read
+        needed = Call(self.function, "s3:ListBucket", (f"arn:aws:s3:::{bucket}",), (("s3:prefix", key),))
+        self.calls.append(needed)
+        if self.policies is None:
+            return
+        role = role_of(self.policies, self.function)
+        if not self.policies.matching(role, needed.action, needed.resources[0], dict(needed.context)):
+            http_response.status_code = 403
+            parsed["Error"] = dict(_FORBIDDEN[model.name])
+            parsed.setdefault("ResponseMetadata", {})["HTTPStatusCode"] = 403
+
 
 def _object_arn(bucket: str, key: str) -> str:
     return f"arn:aws:s3:::{bucket}/{key}"
@@ -138,16 +179,17 @@ def _object_arn(bucket: str, key: str) -> str:
 
 def _model_arns(model_id: str, region: str) -> tuple[str, ...]:
     """What Bedrock authorizes an InvokeModel of ``model_id`` from ``region`` against."""
-    if model_id.startswith("arn:"):
-        return (model_id,)
     foundation_model = inference_profile_model(model_id)
     if foundation_model is None:
-        return (f"arn:aws:bedrock:{region}::foundation-model/{model_id}",)
-    destination = _DESTINATION[model_id[: len(model_id) - len(foundation_model)]]
-    return (
-        f"arn:aws:bedrock:{region}:{ACCOUNT}:inference-profile/{model_id}",
-        f"arn:aws:bedrock:{destination}::foundation-model/{foundation_model}",
+        return (
+            (model_id,) if model_id.startswith("arn:") else (f"arn:aws:bedrock:{region}::foundation-model/{model_id}",)
+        )
+    profile = model_id.partition(":inference-profile/")[2] or model_id
+    destination = _DESTINATION[profile.removesuffix(foundation_model)]
+    arn = (
+        model_id if model_id.startswith("arn:") else f"arn:aws:bedrock:{region}:{ACCOUNT}:inference-profile/{model_id}"
     )
+    return (arn, f"arn:aws:bedrock:{destination}::foundation-model/{foundation_model}")
 
 
 RECORDER = Recorder()
@@ -192,17 +234,17 @@ def denied(policies: Policies, calls: list[Call]) -> tuple[list[str], set[Grant]
     """The calls no grant allows (described), and the grants that allowed the others."""
     refused, used = [], set()
     for call in calls:
-        role = (
-            policies.role_of_state_machine()
-            if call.function == STATE_MACHINE
-            else policies.role_of_handler(call.function)
-        )
+        role = role_of(policies, call.function)
         for resource in call.resources:
-            grants = policies.matching(role, call.action, resource)
+            grants = policies.matching(role, call.action, resource, dict(call.context))
             if not grants:
-                refused.append(f"{call.function}: {call.action} on {resource}")
+                refused.append(call.describe(resource))
             used.update(grants)
     return refused, used
+
+
+def role_of(policies: Policies, function: str) -> str:
+    return policies.role_of_state_machine() if function == STATE_MACHINE else policies.role_of_handler(function)
 
 
 def unused(policies: Policies, used: set[Grant]) -> list[Grant]:

@@ -153,6 +153,7 @@ def test_model_id_overrides_are_the_ids_called_and_the_role_allows_them(aws, mon
     from core import clients
 
     monkeypatch.setenv("IMAGEGEN_MODEL_IDS", VARIANT["model_ids"])
+    monkeypatch.setenv("IMAGEGEN_BEDROCK_REGION", VARIANT["bedrock_region"])
     clients.reset()
     fake = FakeBedrock()
     fake.install(clients.bedrock())
@@ -253,27 +254,50 @@ def test_access_denied_is_502_saying_what_to_do_without_bedrocks_message(aws, ca
 
     assert status == 502 and body["error"]["code"] == "upstream_error"
     message = body["error"]["message"]
-    assert "amazon.nova-canvas-v1:0" in message and BEDROCK_REGION in message and "model access" in message
+    assert "amazon.nova-canvas-v1:0" in message and BEDROCK_REGION in message
+    # Bedrock's model-access page is retired: a Marketplace model subscribes on its first call
+    # (https://docs.aws.amazon.com/bedrock/latest/userguide/model-access.html).
+    assert "model access" not in message and "make deploy" in message
+    assert "aws-marketplace:Subscribe" in message and "--accept-agreements" in message
     assert "assumed-role" not in message and "123456789012" not in message and "fake-request" in message
     assert raw in caplog.text and "fake-request" in caplog.text, "logged whole, with Bedrock's request id"
 
 
 def test_a_validation_message_reaches_the_caller_with_arns_and_accounts_redacted(aws):
     aws.bedrock.always(
-        *error(
-            400,
-            "ValidationException",
-            "Invocation of model ID arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.x with on-demand "
-            "throughput isn't supported (account 123456789012).",
-        )
+        *error(400, "ValidationException", "Malformed input request: width 1000 for arn:aws:iam::123456789012:x")
     )
 
     status, body, _ = post({"prompt": "x"})
 
     assert status == 400
     message = body["error"]["message"]
-    assert "on-demand throughput isn't supported" in message
+    assert "Malformed input request: width 1000" in message
     assert "arn:aws" not in message and "123456789012" not in message
+
+
+@pytest.mark.parametrize(
+    "bedrocks_message",
+    [
+        # What Bedrock answers an id it does not serve in the region it is called in
+        # (aws-samples/amazon-bedrock-workshop issues 315 and 340).
+        "The provided model identifier is invalid.",
+        # ...and a model it serves only through a cross-Region inference profile.
+        "Invocation of model ID arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.x with on-demand "
+        "throughput isn't supported. Retry your request with the ID or ARN of an inference profile that contains "
+        "this model.",
+    ],
+)
+def test_a_model_id_or_region_bedrock_refuses_is_the_deployments_502_not_the_callers_400(aws, bedrocks_message):
+    aws.bedrock.always(*error(400, "ValidationException", bedrocks_message))
+
+    status, body, _ = post({"prompt": "x"})
+
+    assert status == 502 and body["error"]["code"] == "upstream_error"
+    message = body["error"]["message"]
+    assert "amazon.nova-canvas-v1:0" in message and BEDROCK_REGION in message and "fake-request" in message
+    assert "ValidationException" in message and "inference profile" in message
+    assert bedrocks_message not in message and "123456789012" not in message
 
 
 def test_unknown_model_id_is_502_pointing_to_the_override(aws):

@@ -193,3 +193,48 @@ def test_prompts_are_logged_only_at_debug(aws, caplog, level):
 
     logged = " ".join(record.getMessage() for record in caplog.records)
     assert ("a secret fox" in logged) == (level == "DEBUG")
+
+
+# Lambda's application log levels, least to most severe
+# (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html).
+_LAMBDA_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+
+
+def kept_by_lambda(line: str, function_level: str) -> bool:
+    """Lambda's log-level filter for one stdout line of a function with JSON logging: "If the
+    "level" value field is invalid or missing, Lambda will assign the log output the level INFO",
+    and so without a valid RFC 3339 "timestamp"; a line below the function's level is dropped."""
+    from datetime import datetime
+
+    level = "INFO"
+    try:
+        document = json.loads(line)
+        datetime.fromisoformat(str(document["timestamp"]).replace("Z", "+00:00"))
+        if document["level"] in _LAMBDA_LEVELS:
+            level = document["level"]
+    except (ValueError, KeyError, TypeError):
+        pass
+    return _LAMBDA_LEVELS.index(level) >= _LAMBDA_LEVELS.index(function_level)
+
+
+@pytest.mark.parametrize("function_level", ["DEBUG", "INFO", "WARN", "ERROR"])
+def test_metric_lines_pass_lambdas_log_level_filter_at_every_level(aws, capsys, monkeypatch, function_level):
+    """At WARN or ERROR a metric line without a level would be dropped, and the alarms on the
+    service's metrics would go blank."""
+    from infra.defaults import LOG_LEVELS
+
+    assert set(LOG_LEVELS) == {"DEBUG", "INFO", "WARN", "ERROR"}, "every level a deployment may choose"
+    # Lambda sets AWS_LAMBDA_LOG_LEVEL to the function's application log level.
+    monkeypatch.setenv("AWS_LAMBDA_LOG_LEVEL", function_level)
+
+    status, _, _ = call(text_to_image, api_event("/v1/text-to-image", {"prompt": "a fox"}))
+
+    assert status == 200
+    lines = [line for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert lines and all(kept_by_lambda(line, function_level) for line in lines)
+    assert totals(emf_lines("\n".join(lines)), "nova-canvas", "text-to-image")[metrics.IMAGES_GENERATED] == 1
+
+
+def test_the_filter_this_test_models_drops_a_bare_metric_line_at_warn():
+    bare = json.dumps({"_aws": {}, "ImagesGenerated": 1})
+    assert kept_by_lambda(bare, "INFO") and not kept_by_lambda(bare, "WARN")

@@ -6,7 +6,7 @@ import importlib
 import json
 
 import pytest
-from harness import OUTPUT_BUCKET, api_event, call
+from harness import OUTPUT_BUCKET, api_event, call, job_event
 from imaging import mask_b64, png_b64
 
 from imagegen.registry import MODELS
@@ -71,6 +71,30 @@ def test_the_4k_upscalers_run_as_jobs_under_mode_auto(aws):
 
     assert status == 202 and result["status"] == "RUNNING"
     assert aws.bedrock.calls == []
+
+
+def test_the_state_machine_calls_an_inference_profile_by_its_arn_and_its_role_allows_it(aws):
+    """As AWS's tested pattern for Step Functions' bedrock:invokeModel passes a profile
+    (aws-samples/serverless-patterns, sfn-bedrock-invokemodel-cdk: ModelId is the profile ARN);
+    the IAM audit checks the profile ARN and the model in a region the profile routes to."""
+    from test_async_jobs import publish_event, run_model_like_the_state_machine
+
+    _, started, _ = call(
+        handler_for("upscale"),
+        api_event("/v1/upscale", {"model": "stable-creative-upscale", "image": IMAGE, "prompt": "sharper"}),
+    )
+    execution = aws.sfn.describe_execution(
+        executionArn=f"{aws.state_machine_arn.replace(':stateMachine:', ':execution:')}:{started['id']}"
+    )
+
+    [invoked] = json.loads(execution["input"])["calls"]
+    assert invoked["modelId"] == (
+        "arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.stability.stable-creative-upscale-v1:0"
+    )
+    run_model_like_the_state_machine(aws, started["id"])
+    importlib.import_module("publish").handler(publish_event(started["id"]), None)
+    _, job, _ = call(importlib.import_module("jobs").handler, job_event(started["id"]))
+    assert job["status"] == "SUCCEEDED" and job["modelId"] == "us.stability.stable-creative-upscale-v1:0"
 
 
 def test_a_model_this_deployment_does_not_serve_names_what_it_serves_and_the_successor(aws, monkeypatch):

@@ -59,7 +59,8 @@ def test_the_cdk_cli_synthesizes_the_stack_for_an_account_and_region(tmp_path):
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
         "HOME": str(tmp_path),  # no ~/.aws, no ~/.cdk of this machine
         "CDK_DEFAULT_ACCOUNT": ACCOUNT,
-        "AWS_REGION": "eu-central-1",
+        # The region that offers every default model.
+        "AWS_REGION": "us-west-2",
         "AWS_EC2_METADATA_DISABLED": "true",
         # Loopback only: no telemetry, no version check, no notices.
         "CDK_DISABLE_CLI_TELEMETRY": "true",
@@ -76,5 +77,6 @@ def test_the_cdk_cli_synthesizes_the_stack_for_an_account_and_region(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     template = json.loads((out / "ImageGen.template.json").read_text())
     rendered = json.dumps(template)
-    assert f":states:eu-central-1:{ACCOUNT}:execution:" in rendered
+    assert f":states:us-west-2:{ACCOUNT}:execution:" in rendered
+    assert "ModelsOfferedInRegion" not in rendered, "checked at synth: the region is known"
     assert "BedrockRegionIsStackRegion" not in rendered

@@ -80,10 +80,10 @@ def test_an_inference_profile_is_granted_as_the_profile_and_as_its_model_in_ever
     resources = _invoke_resources(variant, role)
 
     assert resources == {
-        "arn:<AWS::Partition>:bedrock:us-west-2::foundation-model/amazon.nova-canvas-v1:0",
-        "arn:<AWS::Partition>:bedrock:us-west-2::foundation-model/amazon.titan-image-generator-v2:1",
+        "arn:<AWS::Partition>:bedrock:us-east-1::foundation-model/amazon.nova-canvas-v1:0",
+        "arn:<AWS::Partition>:bedrock:us-east-1::foundation-model/amazon.titan-image-generator-v2:1",
         # The profile in the calling region, and the model wherever the profile routes the call.
-        "arn:<AWS::Partition>:bedrock:us-west-2:<AWS::AccountId>:inference-profile/us.stability.stable-image-core-v1:1",
+        "arn:<AWS::Partition>:bedrock:us-east-1:<AWS::AccountId>:inference-profile/us.stability.stable-image-core-v1:1",
         "arn:<AWS::Partition>:bedrock:*::foundation-model/stability.stable-image-core-v1:1",
     }
 
@@ -125,3 +125,45 @@ def test_the_jobs_function_describes_only_this_machines_executions(deployed):
     [describe] = [s for s in statements if "states:DescribeExecution" in _listed(s["Action"])]
     rendered = json.dumps(describe["Resource"])
     assert ":states:us-west-2:123456789012:execution:" in rendered and "WorkflowStateMachine" in rendered
+
+
+# Every prefix a function reads keys from that may not exist yet (a job's manifest, an upload).
+_PROBED = {
+    "TaskApiTextToImageFunctionRole": ("Inputs", {"uploads/*", "triggers/*"}),
+    "TaskApiImagesEditsFunctionRole": ("Inputs", {"uploads/*", "triggers/*"}),
+    "TaskApiJobsFunctionRole": ("Outputs", {"outputs/*", "jobs/*"}),
+    "WorkflowPublishRole": ("Outputs", {"jobs/*"}),
+    "WorkflowFailRole": ("Outputs", {"jobs/*"}),
+}
+
+
+@pytest.mark.parametrize("role", sorted(_PROBED))
+def test_a_function_that_reads_possibly_missing_keys_may_list_exactly_those_prefixes(synth, role):
+    """Without s3:ListBucket S3 answers a missing key 403, not 404
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html, "Permissions")."""
+    bucket, prefixes = _PROBED[role]
+    [(_, statements)] = [(k, v) for k, v in _statements(synth).items() if k.startswith(role)]
+    [listing] = [s for s in statements if "s3:ListBucket" in _listed(s["Action"])]
+
+    assert f"<Storage{bucket}" in _flat(listing["Resource"]) and not _flat(listing["Resource"]).endswith("/*")
+    assert set(_listed(listing["Condition"]["StringLike"]["s3:prefix"])) == prefixes
+
+
+def test_the_trigger_may_list_the_uploads_it_reads_and_the_manifests_it_checks(synth):
+    [(_, statements)] = [(k, v) for k, v in _statements(synth).items() if k.startswith("TriggersFunctionRole")]
+    listings = {
+        _flat(s["Resource"]): set(_listed(s["Condition"]["StringLike"]["s3:prefix"]))
+        for s in statements
+        if "s3:ListBucket" in _listed(s["Action"])
+    }
+    assert {bucket.split("Storage")[1][:6]: prefixes for bucket, prefixes in listings.items()} == {
+        "Inputs": {"uploads/*", "triggers/*"},
+        "Output": {"outputs/*"},
+    }
+
+
+def test_no_role_may_list_a_bucket_without_a_prefix_condition(deployed):
+    for logical_id, statements in _statements(deployed).items():
+        for statement in statements:
+            if "s3:ListBucket" in _listed(statement["Action"]):
+                assert statement["Condition"]["StringLike"]["s3:prefix"], logical_id

@@ -328,7 +328,7 @@ def test_a_bedrock_region_other_than_the_stacks_is_refused(tmp_path, variant):
         synthesize(tmp_path, {"bedrock_region": "us-west-2"}, account="123456789012", region="eu-west-1")
     # Without a region at synth, CloudFormation checks it before creating anything.
     rule = variant.document["Rules"]["BedrockRegionIsStackRegion"]
-    assert rule["Assertions"][0]["Assert"] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-west-2"]}
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}
 
 
 # --- workflow -----------------------------------------------------------------------------
@@ -353,7 +353,7 @@ def test_definition_invokes_bedrock_through_s3_with_retries_then_publishes_or_fa
 
     processor = call_model["ItemProcessor"]
     invoke = processor["States"][processor["StartAt"]]
-    assert invoke["Resource"] == "arn:aws:states:::bedrock:invokeModel"
+    assert invoke["Resource"] == "arn:${AWS::Partition}:states:::bedrock:invokeModel"
     assert invoke["Parameters"]["ModelId.$"] == "$.modelId"
     assert invoke["Parameters"]["Input"] == {"S3Uri.$": "$.input"}
     assert invoke["Parameters"]["Output"] == {"S3Uri.$": "$.output"}

@@ -29,7 +29,8 @@ def task_handler(task: str) -> http.Handler:
 
     @http.api
     def handler(event: http.Event, context: Any) -> http.Response:
-        return run_task(task, http.json_body(event), context, http.base_url(event))
+        arrived = http.arrival(event, settings().sync_timeout_seconds)
+        return run_task(task, http.json_body(event), context, http.base_url(event), arrived)
 
     handler.__name__ = f"{task.replace('-', '_')}_handler"
     return handler
@@ -56,8 +57,8 @@ class Outcome:
     status_url: str = ""
 
 
-def run_task(task: str, payload: Any, context: Any, base_url: str) -> http.Response:
-    outcome = execute(task, payload, context, base_url)
+def run_task(task: str, payload: Any, context: Any, base_url: str, arrived: float) -> http.Response:
+    outcome = execute(task, payload, context, base_url, arrived)
     if outcome.started:
         return http.response(202, outcome.view, {"Location": outcome.status_url})
     rendered = http.response(200, outcome.view)
@@ -66,9 +67,11 @@ def run_task(task: str, payload: Any, context: Any, base_url: str) -> http.Respo
     return rendered
 
 
-def execute(task: str, payload: Any, context: Any, base_url: str) -> Outcome:
-    """Validate, then start a job or run the request within the API's time and store it."""
-    started = time.monotonic()
+def execute(task: str, payload: Any, context: Any, base_url: str, arrived: float) -> Outcome:
+    """Validate, then start a job or run the request within the API's time and store it.
+
+    ``arrived`` (``http.arrival``) is when the API's timeout started counting.
+    """
     config = settings()
     built = jobs.prepare(task, payload, config)
     if built.mode == "async" and built.response_format == "base64":
@@ -83,11 +86,11 @@ def execute(task: str, payload: Any, context: Any, base_url: str) -> Outcome:
         status_url = f"{base_url}/v1/jobs/{job.id}"
         return Outcome({"id": job.id, "status": "RUNNING", "statusUrl": status_url}, True, status_url)
 
-    budget = config.sync_timeout_seconds
+    deadline = arrived + config.sync_timeout_seconds
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if remaining is not None:
-        budget = min(budget, remaining() / 1000)
-    deadline = started + budget - STORE_RESERVE_SECONDS
+        deadline = min(deadline, time.monotonic() + remaining() / 1000)
+    deadline -= STORE_RESERVE_SECONDS
     called = time.monotonic()
     try:
         parsed = jobs.generate(built, deadline=deadline)

@@ -9,6 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
@@ -28,8 +33,57 @@ log = get_logger()
 
 # Bedrock rejects filtered input with a ValidationException whose message says so.
 _CONTENT_FILTER = re.compile(r"content filter|responsible ai|\bRAI\b", re.IGNORECASE)
+# ...and a model id it does not serve where it is called (the deployment's doing, not the
+# caller's): "The provided model identifier is invalid.", "Invocation of model ID ... with
+# on-demand throughput isn't supported. Retry your request with the ID or ARN of an inference
+# profile that contains this model."
+_MODEL_OR_REGION = re.compile(
+    r"model identifier|invocation of model id|on-demand throughput|inference profile"
+    r"|(?:not|isn't) (?:available|supported) in (?:this|the) region",
+    re.IGNORECASE,
+)
 TIMEOUT_HINT = 'the model did not finish in time; send the request with "mode": "async" to let it run longer'
 RETRY_AFTER_SECONDS = 10
+
+# When the model calls under way must have ended (a ``time.monotonic()`` value; None: no bound).
+# Fan-out threads run in a copy of the context and see it too.
+_DEADLINE: ContextVar[float | None] = ContextVar("imagegen_bedrock_deadline", default=None)
+
+
+@contextmanager
+def deadline(at: float | None) -> Iterator[None]:
+    """No model call is retried in the block unless another whole attempt can end by ``at``."""
+    token = _DEADLINE.set(at)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def guard_retries(client: Any) -> None:
+    """Keep botocore's retries on ``client`` (throttling, 5xx, refused connections) from paying twice.
+
+    A read timeout comes after the request was sent: the model may have made the images and
+    billed them, so a retry would be a second paid generation. And no attempt is started that
+    could not finish, at the client's read timeout, before the deadline of the block it runs in.
+    """
+    event = f"needs-retry.{client.meta.service_model.service_id.hyphenize()}.InvokeModel"
+    client.meta.events.register_first(event, partial(_refuse_unsafe_retry, client.meta.config.read_timeout))
+
+
+def _refuse_unsafe_retry(
+    read_timeout: float, response: Any = None, caught_exception: Exception | None = None, **_: Any
+) -> None:
+    """Raise what the attempt met, so botocore retries nothing, when a retry would be unsafe."""
+    if isinstance(caught_exception, ReadTimeoutError):
+        raise caught_exception
+    limit = _DEADLINE.get()
+    if limit is None or time.monotonic() + read_timeout <= limit:
+        return  # botocore's own retry handler decides
+    if caught_exception is not None:
+        raise caught_exception
+    if response is not None and response[0].status_code >= 300:
+        raise ClientError(response[1], "InvokeModel")
 
 
 def invoke(client: Any, model_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -86,11 +140,20 @@ def _mapped(code: str, message: str, model_id: str, region: str | None, request_
     if code == "ValidationException":
         if _CONTENT_FILTER.search(message):
             return ContentFilteredError(f"{model_id} blocked the request: {message}")
+        if _MODEL_OR_REGION.search(message):
+            return UpstreamError(
+                f"Bedrock does not serve {where} as this deployment calls it (ValidationException{reference}): "
+                "the operator must deploy where the model is offered or set its model id to the inference "
+                "profile that serves it (GET /v1/models lists each model's regions)"
+            )
         return InvalidRequestError(f"Bedrock rejected the request for {model_id}: {message}")
     if code == "AccessDeniedException":
         return UpstreamError(
-            f"access to {where} was denied: enable model access for {model_id} in the Bedrock console of that "
-            f"region, and check that the function's role may call bedrock:InvokeModel on it{reference}"
+            f"Bedrock denied access to {where}{reference}. A third-party model subscribes the account through "
+            "AWS Marketplace on its first call, which needs a payment method and the caller's "
+            "aws-marketplace:Subscribe, Unsubscribe and ViewSubscriptions: the operator runs `make deploy` "
+            f"(its preflight checks {model_id} and, with --accept-agreements, accepts its offer) and checks "
+            "that the function's role may call bedrock:InvokeModel on it"
         )
     if code == "ResourceNotFoundException":
         return UpstreamError(

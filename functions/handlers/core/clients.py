@@ -12,10 +12,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from .config import settings
+from .config import LONG_READ_TIMEOUT_SECONDS, settings
 
-# The model docs advise a read timeout of at least 300 s for large or many images.
-LONG_READ_TIMEOUT_SECONDS = 300
 # Adaptive mode adds client-side rate limiting on top of retries when Bedrock throttles.
 SYNC_RETRIES = {"mode": "adaptive", "total_max_attempts": 3}
 LONG_RETRIES = {"mode": "adaptive", "total_max_attempts": 8}
@@ -34,7 +32,7 @@ def bedrock(*, long: bool = False) -> Any:
 def _bedrock(long: bool) -> Any:
     config = settings()
     read_timeout = LONG_READ_TIMEOUT_SECONDS if long else config.sync_timeout_seconds
-    return boto3.client(
+    client = boto3.client(
         "bedrock-runtime",
         region_name=config.bedrock_region or None,
         config=Config(
@@ -45,6 +43,10 @@ def _bedrock(long: bool) -> Any:
             max_pool_connections=10,
         ),
     )
+    from .bedrock import guard_retries
+
+    guard_retries(client)
+    return client
 
 
 @cache

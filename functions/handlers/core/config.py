@@ -21,6 +21,9 @@ DEFAULT_PRESIGN_TTL_SECONDS = 3600
 DEFAULT_UPLOAD_TTL_SECONDS = 900
 # API Gateway's default integration timeout; the sync path must answer within it.
 DEFAULT_SYNC_TIMEOUT_SECONDS = 29.0
+# The model docs advise a read timeout of at least 300 s for large or many images: a job's call
+# (trigger or state machine) may take that long.
+LONG_READ_TIMEOUT_SECONDS = 300
 # An OpenAI model name mapped to this stands for the deployment's default model of the task.
 TASK_DEFAULT = "*"
 # OpenAI's image model names, so clients configured for OpenAI work unchanged; the deployment's

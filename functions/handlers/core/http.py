@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -36,6 +37,10 @@ CORS_ALLOW_HEADERS = ("Content-Type", "X-Api-Key", "Authorization")
 CORS_EXPOSE_HEADERS = ("Location", "Retry-After", "X-ImageGen-Job-Id")
 CORS_MAX_AGE_SECONDS = 3600
 
+# When this container began loading the handler: its first request has waited since then.
+_LOADED_AT = time.monotonic()
+_first_request = True
+
 Event = dict[str, Any]
 Response = dict[str, Any]
 Handler = Callable[[Event, Any], Response]
@@ -62,6 +67,28 @@ def json_body(event: Event) -> Any:
         except (binascii.Error, ValueError):
             raise InvalidRequestError.for_field("body", "is not valid base64") from None
     return parse_json(body)
+
+
+def arrival(event: Event, limit_seconds: float) -> float:
+    """When API Gateway received this request, as a ``time.monotonic()`` value.
+
+    API Gateway's integration timeout runs from the request, not from the handler: a cold
+    start's init is part of it
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-metrics-and-dimensions.html,
+    IntegrationLatency). The earliest plausible of three readings: now, the container's start of
+    init on its first request, and the gateway's ``requestTimeEpoch`` (another host's clock: a
+    value outside ``0..limit_seconds`` ago is skew, not waiting, and is ignored).
+    """
+    global _first_request
+    now = time.monotonic()
+    waits = [0.0]
+    if _first_request:
+        _first_request = False
+        waits.append(now - _LOADED_AT)
+    epoch_ms = (event.get("requestContext") or {}).get("requestTimeEpoch")
+    if isinstance(epoch_ms, int | float) and not isinstance(epoch_ms, bool):
+        waits.append(time.time() - epoch_ms / 1000)
+    return now - max(wait for wait in waits if 0 <= wait < limit_seconds)
 
 
 def base_url(event: Event) -> str:

@@ -10,8 +10,10 @@ properties, so a metric's data point leads back to its log lines.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from imagegen.logs import current_context
@@ -38,13 +40,23 @@ UNITS = {
 
 
 def emit(task: str | None, model: str | None, values: dict[str, float]) -> None:
-    """Write one EMF line with ``values`` (metric name -> value) for ``model`` and ``task``."""
+    """Write one EMF line with ``values`` (metric name -> value) for ``model`` and ``task``.
+
+    Lambda's JSON logging filters stdout too: "If the "level" value field is invalid or missing,
+    Lambda will assign the log output the level INFO", and likewise without a valid RFC 3339
+    "timestamp" (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html).
+    At WARN or ERROR a bare EMF line would be dropped, and the alarms on these metrics would go
+    blank: each line carries the function's own level (``AWS_LAMBDA_LOG_LEVEL``), which always passes.
+    """
     if not values:
         return
     context = current_context()
+    now = time.time()
     line = {
+        "level": os.environ.get("AWS_LAMBDA_LOG_LEVEL") or "INFO",
+        "timestamp": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "_aws": {
-            "Timestamp": int(time.time() * 1000),
+            "Timestamp": int(now * 1000),
             "CloudWatchMetrics": [
                 {
                     "Namespace": NAMESPACE,

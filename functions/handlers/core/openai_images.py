@@ -137,7 +137,9 @@ class _Request:
         if task == "image-variation" and "prompt" not in payload and "prompt" in spec.required_fields(task):
             payload["prompt"] = "a variation of this image"
             self.warnings.append(f"{spec.name} needs a prompt for a variation: 'a variation of this image' was used")
-        outcome = execute(task, {k: v for k, v in payload.items() if v is not None}, context, http.base_url(event))
+        arrived = http.arrival(event, self.config.sync_timeout_seconds)
+        payload = {name: value for name, value in payload.items() if value is not None}
+        outcome = execute(task, payload, context, http.base_url(event), arrived)
         view = outcome.view
         key = "b64_json" if payload.get("responseFormat") == "base64" else "url"
         data = [{key: image["base64" if key == "b64_json" else "url"]} for image in view.get("images", [])]

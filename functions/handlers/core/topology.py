@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import DEFAULT_SYNC_TIMEOUT_SECONDS
+from .config import DEFAULT_SYNC_TIMEOUT_SECONDS, LONG_READ_TIMEOUT_SECONDS
 
 # Construct ids of the two data buckets (the local stack names its buckets after them).
 OUTPUT_BUCKET_ID = "Outputs"
@@ -83,7 +83,10 @@ class RetryRule:
         return rule
 
 
-# The async job: each model call (Bedrock errors as Step Functions names them) and the publish step.
+# The async job: each model call's limit (as a job's own client waits), its retries on Bedrock's
+# errors as Step Functions names them (never on States.Timeout: the call may have generated),
+# and the publish step.
+INVOKE_TIMEOUT_SECONDS = LONG_READ_TIMEOUT_SECONDS
 INVOKE_RETRY = RetryRule(
     errors=(
         "Bedrock.ThrottlingException",

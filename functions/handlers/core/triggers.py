@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
@@ -22,7 +23,7 @@ from imagegen.errors import ImageGenError, InternalError, InvalidRequestError, P
 from imagegen.logs import add_log_context, get_logger, log_context
 from imagegen.registry import API_BODY_LIMIT_BYTES, TASKS
 
-from . import jobs, layout, storage
+from . import bedrock, jobs, layout, storage
 from .config import Settings, settings
 from .jobs import Job
 
@@ -33,6 +34,8 @@ log = get_logger()
 
 # A task whose first image field is a list gets a one-image list.
 _LIST_FIELDS = {"images"}
+# Time kept back from the function's timeout to store a job's images and manifest.
+FINISH_RESERVE_SECONDS = 30
 
 
 class PoisonMessage(ValueError):
@@ -54,12 +57,19 @@ class CreatedObject:
         return {"bucket": self.bucket, "key": self.key, "version": self.version}
 
 
-def handle_batch(event: dict[str, Any], request_id: str | None = None) -> dict[str, list[dict[str, str]]]:
-    """Process each record; report those to retry as ``batchItemFailures``."""
+def handle_batch(event: dict[str, Any], context: Any = None) -> dict[str, list[dict[str, str]]]:
+    """Process each record; report those to retry as ``batchItemFailures``.
+
+    Model calls are retried only while another attempt can end before the function's timeout:
+    a message whose calls ran out of time is retried by SQS, never cut off mid-write.
+    """
+    request_id = getattr(context, "aws_request_id", None)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    deadline = None if remaining is None else time.monotonic() + remaining() / 1000 - FINISH_RESERVE_SECONDS
     failures = []
     for record in event.get("Records") or []:
         message_id = record.get("messageId", "")
-        with log_context(requestId=request_id, messageId=message_id):
+        with log_context(requestId=request_id, messageId=message_id), bedrock.deadline(deadline):
             try:
                 for created in created_objects(record):
                     with log_context(jobId=created.job_id):

@@ -34,6 +34,21 @@ if TYPE_CHECKING:
 log = get_logger()
 
 
+def state_machine_model_id(model_id: str, state_machine_arn: str) -> str:
+    """The ModelId the state machine's ``bedrock:invokeModel`` task is given.
+
+    A cross-Region inference profile goes by its ARN, in the state machine's own partition,
+    region and account: the form AWS's deployed-and-tested pattern passes
+    (aws-samples/serverless-patterns, sfn-bedrock-invokemodel-cdk). Any other id as it is.
+    """
+    from imagegen.registry import inference_profile_model
+
+    if model_id.startswith("arn:") or inference_profile_model(model_id) is None:
+        return model_id
+    _, partition, _, region, account, _ = state_machine_arn.split(":", 5)
+    return f"arn:{partition}:bedrock:{region}:{account}:inference-profile/{model_id}"
+
+
 def execution_arn(state_machine_arn: str, job_id: str) -> str:
     # arn:aws:states:<region>:<account>:stateMachine:<name> -> ...:execution:<name>:<job id>
     return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{job_id}"
@@ -45,13 +60,14 @@ def start(job: Job, built: BuiltRequest) -> Job:
     if not config.state_machine_arn:
         raise RuntimeError(f"{config.env_name('state_machine_arn')} is not set: async jobs cannot run")
     bucket = config.output_bucket
+    model_id = state_machine_model_id(built.model_id, config.state_machine_arn)
     calls = []
     for index, body in enumerate(built.bodies):
         request_key, response_key = layout.call_keys(job.id, index, len(built.bodies))
         storage.put_json(bucket, request_key, body)
         calls.append(
             {
-                "modelId": built.model_id,
+                "modelId": model_id,
                 "input": layout.s3_uri(bucket, request_key),
                 "output": layout.s3_uri(bucket, response_key),
             }
