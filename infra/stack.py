@@ -139,9 +139,10 @@ class ImageGenStack(Stack):
         trigger = self.triggers.function.role
         self._grant(trigger, invoke_models, _PROFILE_REASON)
         self._reads(trigger, inputs, layout.UPLOADS, layout.TRIGGERS)
-        # A redelivered message first reads its job's manifest: done jobs are not paid twice.
-        self._reads(trigger, output, layout.OUTPUTS)
-        self._objects(trigger, "s3:PutObject", output, layout.OUTPUTS)
+        # A redelivered message first reads its job's manifest, then claims the job with a
+        # conditional write (jobs/<id>/claim.json): a job's model call is paid once.
+        self._reads(trigger, output, layout.OUTPUTS, layout.JOBS)
+        self._objects(trigger, "s3:PutObject", output, layout.OUTPUTS, layout.JOBS)
         # The state machine's bedrock:invokeModel task reads the request and writes the response.
         self._grant(machine.role, invoke_models, _PROFILE_REASON)
         self._objects(machine.role, "s3:GetObject", output, layout.JOBS)

@@ -14,12 +14,11 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from core import layout
-from core.topology import TRIGGER_BATCH_SIZE, TRIGGER_MAX_RECEIVE_COUNT
+from core.topology import TRIGGER_BATCH_SIZE, TRIGGER_MAX_RECEIVE_COUNT, TRIGGER_TIMEOUT_SECONDS
 
 from .defaults import FunctionLogs, python_function
 
-# One call may take 300 s (the model docs' read timeout) and be retried on throttling.
-TRIGGER_TIMEOUT = Duration.minutes(10)
+TRIGGER_TIMEOUT = Duration.seconds(TRIGGER_TIMEOUT_SECONDS)
 # AWS's advice for SQS event sources: visibility at least six times the function timeout.
 VISIBILITY_TIMEOUT = Duration.minutes(60)
 

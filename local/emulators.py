@@ -4,18 +4,28 @@ IAM's regional-access-boundary lookup), answering from the preview engine.
 The real clients talk to them unchanged: boto3 through ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``,
 the Cloud Function through ``VERTEX_API_ENDPOINT`` and a service-account key whose
 ``token_uri`` points here.
+
+They fail as the services do: an image the preview engine cannot decode is the service's 400
+(Bedrock's ValidationException, Google's INVALID_ARGUMENT), and any fault of theirs a JSON 500 in
+the service's error shape, never werkzeug's HTML page a client could not parse.
 """
 
 from __future__ import annotations
 
+import binascii
 import json
+import logging
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+from PIL import Image, UnidentifiedImageError
 from werkzeug.wrappers import Request, Response
 
 from .preview import PreviewEngine
+
+log = logging.getLogger("imagegen.local")
 
 # The id is one path segment, but an inference profile's ARN holds a "/" (sent as %2F).
 _INVOKE = re.compile(r"/model/(?P<model_id>.+)/invoke")
@@ -24,8 +34,33 @@ _VERTEX = re.compile(
 )
 
 
+# What PIL and base64 raise on bytes that are not an image they can open (a truncated file is an
+# OSError; a bad value in the request, such as a seed that is not a number, a ValueError).
+UNDECODABLE = (UnidentifiedImageError, Image.DecompressionBombError, binascii.Error, OSError, ValueError)
+BEDROCK_UNDECODABLE = "Unable to process the provided image. Provide a valid base64-encoded PNG or JPEG image."
+GOOGLE_UNDECODABLE = "Provided image is not valid."
+
+
 def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(json.dumps(payload), status, headers=headers or {}, content_type="application/json")
+
+
+def _google_error(status: int, code: str, message: str) -> Response:
+    return _json(status, {"error": {"code": status, "message": message, "status": code}})
+
+
+def _answering_faults(app: Callable[[Request], Response], fault: Callable[[], Response]) -> Callable:
+    """``app`` as a WSGI app whose unexpected exceptions are logged and answered with ``fault()``."""
+
+    @Request.application
+    def wsgi(request: Request) -> Response:
+        try:
+            return app(request)
+        except Exception:
+            log.exception("%s %s failed in an emulator", request.method, request.path)
+            return fault()
+
+    return wsgi
 
 
 def bedrock_app(engine: PreviewEngine):
@@ -34,7 +69,6 @@ def bedrock_app(engine: PreviewEngine):
 
     known = {spec.model_id for spec in MODELS.values()} | {i for spec in MODELS.values() for i in spec.other_ids}
 
-    @Request.application
     def app(request: Request) -> Response:
         headers = {"x-amzn-RequestId": str(uuid.uuid4())}
         match = _INVOKE.fullmatch(request.path)
@@ -44,30 +78,38 @@ def bedrock_app(engine: PreviewEngine):
             )
         # A cross-Region inference profile answers as the model it routes to.
         model_id = inference_profile_model(match["model_id"]) or match["model_id"]
+        invalid = {**headers, "x-amzn-ErrorType": "ValidationException"}
         if model_id not in known:
             # What Bedrock answers an id it does not know, or one its region does not serve.
-            error = {"x-amzn-ErrorType": "ValidationException"}
-            return _json(400, {"message": "The provided model identifier is invalid."}, {**headers, **error})
+            return _json(400, {"message": "The provided model identifier is invalid."}, invalid)
         try:
             body = json.loads(request.get_data())
         except ValueError:
-            error = {"x-amzn-ErrorType": "ValidationException"}
             return _json(400, {"message": "Malformed input request, please reformat your input and try again."},
-                         {**headers, **error})  # fmt: skip
-        status, payload = engine.bedrock(model_id, body)
+                         invalid)  # fmt: skip
+        try:
+            status, payload = engine.bedrock(model_id, body)
+        except UNDECODABLE:
+            return _json(400, {"message": BEDROCK_UNDECODABLE}, invalid)
         if "__error__" in payload:
             headers["x-amzn-ErrorType"] = payload["__error__"]
             payload = {"message": payload["message"]}
         return _json(status, payload, headers)
 
-    return app
+    return _answering_faults(
+        app,
+        lambda: _json(
+            500,
+            {"message": "The server encountered an internal error while processing the request."},
+            {"x-amzn-RequestId": str(uuid.uuid4()), "x-amzn-ErrorType": "InternalServerException"},
+        ),
+    )
 
 
 def google_app(engine: PreviewEngine):
     """Vertex AI (``:predict`` for Imagen, ``:generateContent`` for Gemini), the OAuth token
     endpoint, and IAM's allowedLocations lookup."""
 
-    @Request.application
     def app(request: Request) -> Response:
         if request.path == "/token" and request.method == "POST":
             if request.form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
@@ -78,11 +120,17 @@ def google_app(engine: PreviewEngine):
         call = _VERTEX.fullmatch(request.path)
         if call and request.method == "POST":
             if not request.headers.get("Authorization", "").startswith("Bearer "):
-                return _json(401, {"error": {"code": 401, "message": "Request is missing a bearer token.",
-                                             "status": "UNAUTHENTICATED"}})  # fmt: skip
+                return _google_error(401, "UNAUTHENTICATED", "Request is missing a bearer token.")
             answer = engine.gemini if call["method"] == "generateContent" else engine.vertex
-            status, payload = answer(json.loads(request.get_data()))
+            try:
+                body = json.loads(request.get_data())
+            except ValueError:
+                return _google_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
+            try:
+                status, payload = answer(body)
+            except UNDECODABLE:
+                return _google_error(400, "INVALID_ARGUMENT", GOOGLE_UNDECODABLE)
             return _json(status, payload)
-        return _json(404, {"error": {"code": 404, "message": f"{request.path} not found", "status": "NOT_FOUND"}})
+        return _google_error(404, "NOT_FOUND", f"{request.path} not found")
 
-    return app
+    return _answering_faults(app, lambda: _google_error(500, "INTERNAL", "Internal error encountered."))

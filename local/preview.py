@@ -10,17 +10,22 @@ stack says so in every response's warnings.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import io
 import json
 import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps
 
+from imagegen.images import ImageFormatError, inspect_image, open_pixels
 from imagegen.registry import MODELS
-from imagegen.specs import AspectRatioSizes
+from imagegen.specs import AspectRatioSizes, ModelSpec
 
 NOTICE = "local preview engine: these images are deterministic previews, not model output"
 MASK_PROMPT_NOTICE = (
@@ -35,6 +40,8 @@ VERTEX_BLOCKED = (
     "contains sensitive words that violate Google's Responsible AI practices."
 )
 VERTEX_OUTPUT_FILTERED = "Unable to show the generated image: it was filtered out by responsible AI filters."
+# What Bedrock says of an input image it cannot take (its message names the reason).
+BEDROCK_BAD_IMAGE = "The provided image is not valid: {reason}."
 
 Native = tuple[int, dict[str, Any]]
 
@@ -50,10 +57,15 @@ class PreviewEngine:
 
     def bedrock(self, model_id: str, body: dict[str, Any]) -> Native:
         """The native response (status, JSON) of ``InvokeModel`` for ``model_id``."""
-        if model_id.startswith("stability."):
-            return self._stability(model_id.removeprefix("stability.").rsplit("-v", 1)[0], body)
-        family = "nova" if ".nova" in model_id else "titan"
-        return self._task_type(family, body)
+        spec = next((spec for spec in MODELS.values() if model_id in (spec.model_id, *spec.other_ids)), None)
+        with _inputs_of(spec):
+            try:
+                if model_id.startswith("stability."):
+                    return self._stability(model_id.removeprefix("stability.").rsplit("-v", 1)[0], body)
+                family = "nova" if ".nova" in model_id else "titan"
+                return self._task_type(family, body)
+            except ImageFormatError as error:
+                return 400, {"__error__": "ValidationException", "message": BEDROCK_BAD_IMAGE.format(reason=error)}
 
     def _task_type(self, family: str, body: dict[str, Any]) -> Native:
         task = body.get("taskType", "")
@@ -92,6 +104,9 @@ class PreviewEngine:
 
     def vertex(self, body: dict[str, Any]) -> Native:
         """The native response of Imagen customization's ``:predict``."""
+        return _refusing_bad_images(self._vertex, body)
+
+    def _vertex(self, body: dict[str, Any]) -> Native:
         instance = (body.get("instances") or [{}])[0]
         parameters = body.get("parameters") or {}
         prompt = str(instance.get("prompt", ""))
@@ -118,6 +133,9 @@ class PreviewEngine:
         """The native response of a Gemini image model's ``:generateContent`` (one candidate):
         an image derived from the inline images, at the asked aspect ratio. A prompt with the
         blocked word is blocked outright without a seed, and its odd-seeded calls filtered."""
+        return _refusing_bad_images(self._gemini, body)
+
+    def _gemini(self, body: dict[str, Any]) -> Native:
         parts = [part for content in body.get("contents", []) for part in content.get("parts", [])]
         prompt = " ".join(str(part.get("text", "")) for part in parts)
         config = body.get("generationConfig") or {}
@@ -141,6 +159,15 @@ class PreviewEngine:
 
     def _blocked(self, prompt: str) -> bool:
         return bool(self.blocked_word) and self.blocked_word.lower() in prompt.lower()
+
+
+def _refusing_bad_images(answer: Callable[[dict[str, Any]], Native], body: dict[str, Any]) -> Native:
+    """Vertex's answer to an input image it cannot read: 400 INVALID_ARGUMENT."""
+    try:
+        return answer(body)
+    except ImageFormatError as error:
+        message = f"Image is not valid: {error}."
+        return 400, {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
 
 
 _PARAMS = {
@@ -367,10 +394,35 @@ def _hex(value: str) -> tuple[int, int, int]:
     return (int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16))
 
 
+# The model being previewed: its bounds on input pixels are checked before any input is decoded.
+_MODEL: ContextVar[ModelSpec | None] = ContextVar("previewed_model", default=None)
+
+
+@contextmanager
+def _inputs_of(spec: ModelSpec | None) -> Iterator[None]:
+    token = _MODEL.set(spec)
+    try:
+        yield
+    finally:
+        _MODEL.reset(token)
+
+
 def _open(b64: str) -> Image.Image:
-    image = Image.open(io.BytesIO(base64.b64decode(b64)))
-    image.load()
-    return image
+    """An input image, decoded once its header shows the model takes its size: the engine is
+    reachable on loopback without the handlers' checks, and a small file can declare gigabytes.
+    Whatever the model, Pillow allocates no more than imagegen's decode bound."""
+    try:
+        data = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        raise ImageFormatError("it is not base64") from None
+    info = inspect_image(data)
+    spec = _MODEL.get()
+    if spec is not None:
+        error = spec.sizes.input_error(info.width, info.height) if spec.sizes else None
+        error = error or (spec.input_bounds.input_error(info.width, info.height) if spec.input_bounds else None)
+        if error:
+            raise ImageFormatError(error)
+    return open_pixels(data, info)
 
 
 def _png(image: Image.Image) -> bytes:

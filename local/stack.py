@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import selectors
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from imagegen.logs import JsonFormatter
 
@@ -26,13 +28,66 @@ REGION = "us-east-1"
 PROJECT = "imagegen-local"
 # Short, so that a trigger reported failed comes back quickly (the cloud's is an hour).
 TRIGGER_VISIBILITY_SECONDS = 5
+# How long a connection may send nothing (a request line, headers, or a body shorter than its
+# Content-Length) before the server gives up on it; without it such a connection holds its
+# thread forever.
+READ_TIMEOUT_SECONDS = 3.0
+# How long an answered bad request's remaining input is read and thrown away.
+DISCARD_SECONDS = 1.0
+# What http.server's limits (http.client's line length and header count) mean to a caller.
+SERVER_LIMITS = {
+    414: "the URL is too long: a request line may be at most 65,536 bytes",
+    431: "the headers are too large: at most 100 header lines of at most 65,536 bytes each",
+}
+
+
+class _JsonErrorsHandler(WSGIRequestHandler):
+    """Werkzeug's request handler, with the errors http.server answers before any app runs (a
+    URL or a header line over 64 KB, over 100 headers, a malformed request line) in the API's
+    JSON error shape instead of an HTML page."""
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        from .gateway import http_error
+
+        error = http_error(code, SERVER_LIMITS.get(code, message))
+        body = json.dumps(error.body()).encode()
+        self.log_error("%d %s", code, error.message)
+        # http.server takes a request line it could not parse for HTTP/0.9, which has no status
+        # line and no headers: the client would get the body alone.
+        self.request_version = self.protocol_version
+        self.send_response(code)
+        for name, value in {**error.headers(), "Content-Type": "application/json"}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self.wfile.flush()
+        self.close_connection = True
+        self._discard_unread()
+
+    def _discard_unread(self) -> None:
+        """Read what the client is still sending (the rest of a 100 KB URL): closing a socket
+        with unread input resets the connection, and the client loses the answer with it."""
+        deadline = time.monotonic() + DISCARD_SECONDS
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.connection, selectors.EVENT_READ)
+            while time.monotonic() < deadline and selector.select(timeout=0.05):
+                try:
+                    if not self.connection.recv(64 * 1024):
+                        return
+                except OSError:
+                    return
 
 
 class _Server:
     """A WSGI app on a loopback port, served from a thread."""
 
-    def __init__(self, app: Any, port: int = 0) -> None:
-        self.server = make_server("127.0.0.1", port, app, threaded=True)
+    def __init__(self, app: Any, port: int = 0, read_timeout: float = READ_TIMEOUT_SECONDS) -> None:
+        # The socket timeout of each connection (StreamRequestHandler.timeout).
+        handler = type("RequestHandler", (_JsonErrorsHandler,), {"timeout": read_timeout})
+        self.server = make_server("127.0.0.1", port, app, threaded=True, request_handler=handler)
         self.thread = threading.Thread(target=self.server.serve_forever, name=f"http-{self.port}", daemon=True)
 
     @property
@@ -40,8 +95,12 @@ class _Server:
         return self.server.server_port
 
     @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.address}"
 
     def start(self) -> _Server:
         self.thread.start()
@@ -92,7 +151,9 @@ class LocalStack:
         poller = TriggerPoller(resources["queue_url"], resources["queue_arn"])
         poller.start()
         self._stoppers.append(poller.stop)
-        api = self._serve(Gateway(self.api_key), self.port)
+        gateway = Gateway(self.api_key, f"127.0.0.1:{self.port}")
+        api = self._serve(gateway, self.port)
+        gateway.address = api.address  # the same, unless PORT=0 let the system pick the port
         customize = self._serve(self._cloud_function(), self.port + 1 if self.port else 0)
         _warm_up()
 

@@ -8,6 +8,7 @@ client.download(job, "out/")
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import re
 import time
@@ -23,6 +24,13 @@ from typing import Any
 # API's 6 MB body limit (base64 adds a third).
 INLINE_IMAGE_LIMIT_BYTES = 1024 * 1024
 POLL_INTERVAL_SECONDS = 1.0
+# While a job is polled the API may restart (`make run` again, a redeploy): a poll that gets no
+# answer at all (connection refused, reset, closed) is tried again, waiting longer each time,
+# for up to this long before the client gives up. Only polls: a GET of a job is safe to repeat,
+# a POST that starts paid work is not.
+RECONNECT_SECONDS = 30.0
+RECONNECT_FIRST_DELAY_SECONDS = 0.5
+RECONNECT_MAX_DELAY_SECONDS = 5.0
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 # What a file's first bytes say it is; an upload's content type must be one of these.
 _SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
@@ -30,6 +38,8 @@ _SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpe
 Job = dict[str, Any]
 StatusCallback = Callable[[Job, float], None]
 DownloadCallback = Callable[[int, int, int, int | None], None]
+# (why the poll got no answer, seconds of retrying left)
+RetryCallback = Callable[["ApiError", float], None]
 
 
 class ApiError(Exception):
@@ -57,13 +67,25 @@ class ApiError(Exception):
                    error.get("code", ""), error.get("details"))  # fmt: skip
 
 
+class Unreachable(ApiError):
+    """No answer at all: the connection was refused, reset or closed before the API answered
+    (the API restarting, for one). Worth another try, for a request that is safe to repeat."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, message)
+
+
 class Client:
     """The API at ``api_url`` (the stack's ``ApiUrl`` output, ending in ``/v1``) with ``api_key``."""
 
-    def __init__(self, api_url: str, api_key: str, timeout: float = 60) -> None:
+    def __init__(
+        self, api_url: str, api_key: str, timeout: float = 60, *, on_retry: RetryCallback | None = None
+    ) -> None:
+        """``on_retry(error, seconds_left)`` sees each poll of a job that got no answer and is tried again."""
         self.api_url = api_url.rstrip("/")
         self.api_key = api_key
         self.timeout = timeout
+        self.on_retry = on_retry
 
     # --- the routes ----------------------------------------------------------------------
 
@@ -91,9 +113,11 @@ class Client:
         return job
 
     def wait(self, job: Job | str, on_status: StatusCallback | None = None, timeout: float | None = None) -> Job:
-        """Poll a job (or a job id) until it is no longer RUNNING; ``on_status(job, elapsed)`` sees each poll."""
+        """Poll a job (or a job id) until it is no longer RUNNING; ``on_status(job, elapsed)`` sees each poll.
+
+        A poll that gets no answer is tried again for up to RECONNECT_SECONDS (see ``poll``)."""
         if isinstance(job, str):
-            job = self.job(job)
+            job = self.poll(f"/jobs/{job}")
         started = time.monotonic()
         location = job.get("statusUrl") or f"/jobs/{job['id']}"
         while True:
@@ -105,7 +129,26 @@ class Client:
             if timeout is not None and elapsed > timeout:
                 raise ApiError(0, f"job {job['id']} still running after {timeout:.0f} s")
             time.sleep(POLL_INTERVAL_SECONDS)
-            job = self.call("GET", location)
+            job = self.poll(location)
+
+    def poll(self, path: str) -> Any:
+        """GET ``path``, riding out a restart of the API: while it gets no answer at all it is
+        tried again, waiting longer each time, for up to RECONNECT_SECONDS. For GETs only: a
+        request that starts paid work is never sent twice."""
+        deadline = time.monotonic() + RECONNECT_SECONDS
+        delay = RECONNECT_FIRST_DELAY_SECONDS
+        while True:
+            try:
+                return self.call("GET", path)
+            except Unreachable as error:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    gave_up = f"no answer after retrying for {RECONNECT_SECONDS:g} s"
+                    raise Unreachable(f"{error.message} ({gave_up})") from None
+                if self.on_retry is not None:
+                    self.on_retry(error, left)
+                time.sleep(min(delay, left))
+                delay = min(delay * 2, RECONNECT_MAX_DELAY_SECONDS)
 
     def upload(self, source: str | Path | bytes) -> str:
         """Send an image through a presigned POST (POST /v1/uploads); return its s3:// URI."""
@@ -202,9 +245,14 @@ class Client:
                 return response.status, _decode(response.read())
         except urllib.error.HTTPError as error:
             return error.code, _decode(error.read())
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+        except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as error:
             reason = getattr(error, "reason", error)
-            raise ApiError(0, f"{request.full_url.split('?')[0]} cannot be reached: {reason}") from None
+            message = f"{request.full_url.split('?')[0]} cannot be reached: {reason}"
+            # Refused, reset, or closed mid-answer: the server is (re)starting or went away. A
+            # timeout or an unknown host is not that, and is not worth a wait.
+            if isinstance(reason, ConnectionError | http.client.HTTPException):
+                raise Unreachable(message) from None
+            raise ApiError(0, message) from None
 
     def _stream(self, url: str) -> Iterator[tuple[int, int | None, bytes]]:
         """A presigned GET (no key: the signature is the credential), in chunks."""
@@ -217,7 +265,7 @@ class Client:
                     yield done, total, chunk
         except urllib.error.HTTPError as error:
             raise ApiError(error.code, f"downloading an image failed: {error.reason}") from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+        except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as error:
             raise ApiError(0, f"downloading an image failed: {getattr(error, 'reason', error)}") from None
 
     def image_value(self, value: Any) -> Any:

@@ -78,6 +78,7 @@ def _run(argv: list[str], progress: Progress) -> int:
         build_parser(tasks).print_usage(sys.stderr)
         raise UsageError("give a command (imagegen --help lists them)")
     client = client or _client(args)
+    client.on_retry = progress.reconnecting
 
     if args.command == "models":
         return _models(client, args)

@@ -21,6 +21,7 @@ class Progress:
         self.live = stream.isatty() if live is None else live
         self._line = ""
         self._status: tuple[str, str] | None = None
+        self._reconnecting = False
         self._label = ""
         self._started = time.monotonic()
         self._ticker: threading.Thread | None = None
@@ -48,6 +49,7 @@ class Progress:
         """Called after each poll of the job."""
         current = (job.get("id", "?"), job.get("status", "?"))
         self._label = f"job {current[0]}: {current[1]}"
+        self._reconnecting = False
         if not self.live:
             if current != self._status:
                 self._print(f"{self._label} ({elapsed:.0f} s)")
@@ -79,6 +81,12 @@ class Progress:
             self._stop.set()
             self._ticker.join()
             self._ticker = None
+
+    def reconnecting(self, error: Exception, seconds_left: float) -> None:
+        """A poll got no answer and is tried again: said once per outage, not at every try."""
+        if not self._reconnecting:
+            self._reconnecting = True
+            self._print(f"no answer from the API ({error}); trying again for up to {seconds_left:.0f} s")
 
     # --- the downloads ---------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import uuid
 from typing import Any
 
 import functions_framework
@@ -23,28 +25,38 @@ from imagegen.errors import (
     MethodNotAllowedError,
     PayloadTooLargeError,
 )
-from imagegen.logs import get_logger, level_for
+from imagegen.logs import get_logger, level_for, log_context
 
 log = get_logger()
 
 # Cloud Functions (2nd gen) refuses HTTP requests over 32 MB; answer 413 ourselves before that.
 MAX_BODY_BYTES = 30_000_000
 _HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+# Google's front end sets "TRACE_ID/SPAN_ID;o=OPTIONS", TRACE_ID 32 hex digits; a caller may send
+# the header too, so only a well-formed trace id is taken as the request id.
+_TRACE_ID = re.compile(r"([0-9a-f]{32})(?:/|$)")
 
 
 @functions_framework.http
 def customize(request: Any) -> tuple[str, int, dict[str, str]]:
-    try:
-        if request.method != "POST":
-            raise MethodNotAllowedError("use POST with a JSON predict body", allow="POST")
-        return json.dumps(_customize(request)), 200, _HEADERS
-    except ImageGenError as exc:
-        log.log(level_for(exc), "customize -> %d %s: %s", exc.status, exc.code, exc)
-        return _error(exc)
-    except Exception:
-        request_id = request.headers.get("X-Cloud-Trace-Context", "").split("/")[0] or "unknown"
-        log.exception("customize failed (request %s)", request_id)
-        return _error(InternalError.for_request(request_id))
+    request_id = _request_id(request)
+    with log_context(requestId=request_id):  # every line of the request, Vertex's worker threads too
+        try:
+            if request.method != "POST":
+                raise MethodNotAllowedError("use POST with a JSON predict body", allow="POST")
+            return json.dumps(_customize(request)), 200, _HEADERS
+        except ImageGenError as exc:
+            log.log(level_for(exc), "customize -> %d %s: %s", exc.status, exc.code, exc)
+            return _error(exc)
+        except Exception:
+            log.exception("customize failed (request %s)", request_id)
+            return _error(InternalError.for_request(request_id))
+
+
+def _request_id(request: Any) -> str:
+    """The trace id Cloud Run's front end set, so logs and traces join; else one of ours."""
+    trace = _TRACE_ID.match(request.headers.get("X-Cloud-Trace-Context", ""))
+    return trace[1] if trace else uuid.uuid4().hex
 
 
 def _error(error: ImageGenError) -> tuple[str, int, dict[str, str]]:

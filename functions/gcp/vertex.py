@@ -5,15 +5,19 @@
 
 Credentials come from ``google.auth.default()`` (the function's service account when deployed);
 the session is created once per instance and reused. Every failure surfaces as the shared
-``ImageGenError`` types, so the Cloud Function answers with the AWS API's error codes.
+``ImageGenError`` types, so the Cloud Function answers with the AWS API's error codes. What
+Vertex answers in error reaches the caller in our words only (its status, Google's canonical code
+and the request id); its body is logged, truncated, under that request id.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import re
 import threading
+import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,12 +27,13 @@ from typing import Any
 from imagegen.errors import (
     ContentFilteredError,
     ImageGenError,
+    InvalidRequestError,
     ThrottledError,
     UpstreamError,
     UpstreamTimeoutError,
-    redact,
+    shown,
 )
-from imagegen.logs import get_logger
+from imagegen.logs import current_context, get_logger
 from imagegen.registry import DEFAULT_VERTEX_MODEL, IMAGEN, MODELS
 from imagegen.specs import ModelSpec
 
@@ -52,8 +57,25 @@ RETRY_STATUSES = (429, 503)
 RETRIES = 3
 BACKOFF_FACTOR = 0.5
 RETRY_AFTER_SECONDS = 10
-# Vertex rejects prompts and images its responsible-AI filters block with a 400 saying so.
+# A Retry-After we pass on: plain ASCII seconds (str.isdigit takes "²", which int() refuses), and
+# not a date or a day's wait; anything else gets ours.
+_SECONDS = re.compile(r"[0-9]{1,5}")
+# Vertex rejects prompts and images its responsible-AI filters block with a 400 saying so, and
+# names Google's support codes for the case ("Support codes: 42876398").
 _BLOCKED = re.compile(r"responsible ai|blocked|violat|sensitive words", re.IGNORECASE)
+_SUPPORT_CODES = re.compile(r"support codes?:\s*(\d{1,12}(?:\s*,\s*\d{1,12}){0,4})", re.IGNORECASE)
+# Google's canonical error codes are upper-case words (https://cloud.google.com/apis/design/errors):
+# anything else in "status" is not passed on.
+_CANONICAL_CODE = re.compile(r"[A-Z][A-Z_]{1,39}")
+# How much of an error body the log keeps: enough for Google's JSON, not a whole HTML page.
+LOGGED_BODY_CHARS = 2_000
+# What the URL is built from is the deployment's configuration, never the caller's; each must
+# still be one path segment (no "/", "?", "#", "%" or space that would call another resource).
+# A project id may be a legacy domain-scoped one ("example.com:my-project"), or a number.
+_PROJECT = re.compile(r"[a-z0-9][a-z0-9.:-]{0,99}")
+_LOCATION = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_MODEL_ID = re.compile(r"[a-z0-9][a-z0-9.@_-]{0,127}")
+_ENDPOINT = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?")
 
 
 @dataclass(frozen=True)
@@ -73,10 +95,15 @@ class VertexConfig:
         location = environ.get(LOCATION_ENV) or default_location(model_id)
         # The global location has no regional host (gemini-image-on-vertex.txt sec.2).
         host = "aiplatform.googleapis.com" if location == GLOBAL_LOCATION else f"{location}-aiplatform.googleapis.com"
+        endpoint = (environ.get(ENDPOINT_ENV) or f"https://{host}").rstrip("/")
+        _require(PROJECT_ENV, project, _PROJECT)
+        _require(LOCATION_ENV, location, _LOCATION)
+        _require(MODEL_ENV, model_id, _MODEL_ID)
+        _require(ENDPOINT_ENV, endpoint, _ENDPOINT)
         return cls(
             project=project,
             location=location,
-            endpoint=(environ.get(ENDPOINT_ENV) or f"https://{host}").rstrip("/"),
+            endpoint=endpoint,
             model_id=model_id,
             timeout=float(environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_SECONDS),
         )
@@ -93,6 +120,11 @@ class VertexConfig:
             f"{self.endpoint}/v1/projects/{self.project}/locations/{self.location}"
             f"/publishers/google/models/{self.model_id}:{method}"
         )
+
+
+def _require(name: str, value: str, pattern: re.Pattern[str]) -> None:
+    if not pattern.fullmatch(value):
+        raise RuntimeError(f"{name}={value!r} is not a valid value for the Vertex AI URL")
 
 
 def configured_model(environ: Mapping[str, str] = os.environ) -> str:
@@ -127,8 +159,10 @@ class VertexClient:
         if len(bodies) == 1:
             return [self.call(bodies[0])]
         self.ensure_token()  # once, before the calls race to refresh it
+        # Each call runs in a copy of the request's context: its log lines carry the request id.
+        contexts = [contextvars.copy_context() for _ in bodies]
         with ThreadPoolExecutor(max_workers=len(bodies), thread_name_prefix="vertex") as pool:
-            return list(pool.map(self.call, bodies))
+            return list(pool.map(lambda context, body: context.run(self.call, body), contexts, bodies))
 
     def ensure_token(self) -> None:
         import google.auth.transport.requests
@@ -175,45 +209,65 @@ class VertexClient:
         return native
 
     def _error(self, response: Any) -> ImageGenError:
-        """Vertex's answer -> ours. Its message is logged whole; the caller sees it with the
-        deployment's identifiers removed, and not at all when the credentials were refused."""
-        raw = _vertex_message(response)
+        """Vertex's answer -> ours, in our words: its status, Google's canonical code and the
+        request id. Its body (an HTML page from a proxy, a message naming the project) goes to
+        the log only, truncated, under the same request id."""
+        status, (code, message) = response.status_code, _google_error(response)
+        request_id = current_context().get("requestId") or uuid.uuid4().hex
         log.log(
-            logging.INFO if response.status_code == 400 else logging.WARNING,
-            "Vertex AI answered %d for %s: %s",
-            response.status_code,
+            logging.INFO if status == 400 else logging.WARNING,
+            "Vertex AI answered %d %s for %s (request id %s): %s",
+            status,
+            code or "-",
             self.config.model_id,
-            raw,
+            request_id,
+            response.text[:LOGGED_BODY_CHARS],
         )
-        message = redact(raw)
         model = self.config.model_id
-        if response.status_code == 429:
+        reference = f"Vertex AI {status}{f' {code}' if code else ''}, request id {request_id}"
+        if status == 429:
             retry_after = response.headers.get("Retry-After", "")
-            seconds = int(retry_after) if retry_after.isdigit() else RETRY_AFTER_SECONDS
-            return ThrottledError(f"Vertex AI is throttling {model}: {message}", retry_after=seconds)
-        if response.status_code == 400 and _BLOCKED.search(message):
-            return ContentFilteredError(f"{model} blocked the request: {message}")
-        if response.status_code in (401, 403):
+            seconds = int(retry_after) if _SECONDS.fullmatch(retry_after) else RETRY_AFTER_SECONDS
+            return ThrottledError(f"Vertex AI is throttling {model} ({reference})", retry_after=seconds)
+        if status == 400 and _BLOCKED.search(message):
+            # The model's reason is passed on (the contract's content_filtered) when it is plain text.
+            support = _SUPPORT_CODES.search(message)
+            codes = f"; Google support codes {support[1]}" if support else ""
+            reason = shown(message) or (
+                "the prompt or a reference image is against Google's Responsible AI practices" + codes
+            )
+            return ContentFilteredError(f"{model} blocked the request: {reason} ({reference})")
+        if status == 400 and code == "INVALID_ARGUMENT":
+            # A request Vertex refused as invalid: the caller's to fix (an image it cannot decode).
+            refused = f"Vertex AI refused the request as invalid ({reference})"
+            return InvalidRequestError(f"body: {refused}", [{"field": "body", "message": refused}])
+        if status in (401, 403):
             return UpstreamError(
                 f"Vertex AI refused the function's credentials for {model} in {self.config.location}: "
-                "grant its service account roles/aiplatform.user on the project"
+                f"grant its service account roles/aiplatform.user on the project ({reference})"
             )
-        if response.status_code == 404:
+        if status == 404:
             return UpstreamError(
                 f"{model} is not available in {self.config.location}: set {MODEL_ENV} to a model the "
-                f"location offers ({message})"
+                f"location offers ({reference})"
             )
-        return UpstreamError(f"Vertex AI answered {response.status_code} for {model}: {message}")
+        return UpstreamError(f"Vertex AI answered {status} for {model} ({reference})")
 
 
-def _vertex_message(response: Any) -> str:
-    """Google APIs answer ``{"error": {"code", "message", "status"}}``."""
+def _google_error(response: Any) -> tuple[str, str]:
+    """Google APIs answer ``{"error": {"code", "message", "status"}}``: its canonical code (when it
+    is one) and its message, for classifying only; ("", "") for any other body."""
     try:
-        error = response.json().get("error", {})
-        message = error.get("message") if isinstance(error, dict) else None
+        error = response.json().get("error")
     except (ValueError, AttributeError):
-        message = None
-    return str(message or response.text[:500] or response.reason)
+        return "", ""
+    if not isinstance(error, dict):
+        return "", ""
+    code, message = error.get("status"), error.get("message")
+    return (
+        code if isinstance(code, str) and _CANONICAL_CODE.fullmatch(code) else "",
+        message if isinstance(message, str) else "",
+    )
 
 
 @cache

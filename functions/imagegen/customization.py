@@ -6,13 +6,13 @@ import re
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import InvalidRequestError, PayloadTooLargeError, UnsupportedError, from_validation_error
 from .images import ImageFormatError, ImageInfo, OverSizeError, decode_base64_image
 from .registry import IMAGEN, IMAGEN_LANGUAGES
 from .schema import Text
-from .specs import ModelSpec
+from .specs import ModelSpec, Range
 
 _LIMITS = IMAGEN.limits
 RAW, MASK, CONTROL, SUBJECT, STYLE = (
@@ -30,6 +30,31 @@ _CONFIG_OF_TYPE = {
     STYLE: "style_image_config",
 }
 _COMPUTED_MASK_MODES = ("MASK_MODE_BACKGROUND", "MASK_MODE_FOREGROUND", "MASK_MODE_SEMANTIC")
+# The spec bounds neither seed nor referenceId ("Required integer"), so each takes the range of
+# the type Vertex reads it as: int32. Vertex's REST reference types Imagen's parameters.seed
+# "integer" (int32; reference/rest/Shared.Types/VisionGenerativeModelParams) and Gemini's
+# generationConfig.seed is "optional int32 seed" (googleapis aiplatform/v1/content.proto).
+# Neither may be negative: no Google page gives a negative seed a meaning, and the prompt
+# cites a reference as "[n]".
+INT32_MAX = 2**31 - 1
+SEED = Range(0, INT32_MAX)
+REFERENCE_ID = Range(0, INT32_MAX)
+# The spec's class-ID table lists 194 classes (0-193): a longer list can only repeat one.
+MAX_MASK_CLASSES = 194
+# A surrogate that json.loads let through ("\ud800"): no encoder can write it out again.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unicode(value: str) -> str:
+    if _LONE_SURROGATE.search(value):
+        raise ValueError("holds a lone UTF-16 surrogate (\\uD800-\\uDFFF): not Unicode text")
+    return value
+
+
+# Whatever parsed the body, text sent on to Vertex must be Unicode: Vertex would refuse it, or an
+# encoder fail on it, after a token was fetched.
+UnicodeText = Annotated[Text, AfterValidator(_unicode)]
+UnicodeStr = Annotated[str, AfterValidator(_unicode)]
 
 
 def _camel(name: str) -> str:
@@ -44,12 +69,13 @@ class ImageBytes(_Native):
     bytes_base64_encoded: str
 
 
+MaskClass = Annotated[int, Field(ge=_LIMITS["maskClasses"].min, le=_LIMITS["maskClasses"].max)]
+
+
 class MaskImageConfig(_Native):
     mask_mode: Literal["MASK_MODE_USER_PROVIDED", *_COMPUTED_MASK_MODES] | None = None  # type: ignore[valid-type]
     dilation: float | None = Field(None, ge=_LIMITS["dilation"].min, le=_LIMITS["dilation"].max)
-    mask_classes: list[Annotated[int, Field(ge=_LIMITS["maskClasses"].min, le=_LIMITS["maskClasses"].max)]] | None = (
-        None
-    )
+    mask_classes: list[MaskClass] | None = Field(None, max_length=MAX_MASK_CLASSES)
 
 
 class ControlImageConfig(_Native):
@@ -58,17 +84,17 @@ class ControlImageConfig(_Native):
 
 
 class SubjectImageConfig(_Native):
-    subject_description: Text
+    subject_description: UnicodeText
     subject_type: Literal["SUBJECT_TYPE_PERSON", "SUBJECT_TYPE_ANIMAL", "SUBJECT_TYPE_PRODUCT", "SUBJECT_TYPE_DEFAULT"]
 
 
 class StyleImageConfig(_Native):
-    style_description: Text | None = None
+    style_description: UnicodeText | None = None
 
 
 class ReferenceImage(_Native):
     reference_type: Literal[RAW, MASK, CONTROL, SUBJECT, STYLE]  # type: ignore[valid-type]
-    reference_id: int
+    reference_id: int = Field(ge=REFERENCE_ID.min, le=REFERENCE_ID.max)
     reference_image: ImageBytes | None = None
     mask_image_config: MaskImageConfig | None = None
     control_image_config: ControlImageConfig | None = None
@@ -77,17 +103,17 @@ class ReferenceImage(_Native):
 
 
 class Instance(_Native):
-    prompt: Text
+    prompt: UnicodeText
     reference_images: list[ReferenceImage] = Field(
         min_length=int(_LIMITS["referenceImages"].min), max_length=int(_LIMITS["referenceImages"].max)
     )
 
 
 class Parameters(_Native):
-    negative_prompt: Text | None = None
-    seed: int | None = None
+    negative_prompt: UnicodeText | None = None
+    seed: int | None = Field(None, ge=SEED.min, le=SEED.max)
     # Gemini's imageConfig.aspectRatio; not a parameter of the Imagen capability model.
-    aspect_ratio: str | None = None
+    aspect_ratio: UnicodeStr | None = None
     language: Literal[IMAGEN_LANGUAGES] | None = None  # type: ignore[valid-type]
     sample_count: int | None = Field(None, ge=_LIMITS["sampleCount"].min, le=_LIMITS["sampleCount"].max)
 
@@ -149,21 +175,22 @@ def _reference_errors(instance: Instance, spec: ModelSpec) -> Iterator[dict[str,
     infos: dict[int, ImageInfo | None] = {}
     for index, ref in enumerate(refs):
         path = f"{base}[{index}]"
+        image_field = f"{path}.referenceImage.bytesBase64Encoded"
         yield from _config_errors(path, ref)
         try:
-            infos[index] = _image_info(ref, spec)
+            infos[index] = _image_info(ref, spec, image_field)
         except ImageFormatError as exc:
-            yield {"field": f"{path}.referenceImage.bytesBase64Encoded", "message": str(exc)}
+            yield {"field": image_field, "message": str(exc)}
             continue
         refused = _image_rule_error(infos[index], spec)
         if refused:
-            yield {"field": f"{path}.referenceImage.bytesBase64Encoded", "message": refused}
+            yield {"field": image_field, "message": refused}
             infos[index] = None  # refused already: no size comparison with the RAW image
             continue
         if infos[index] is None:
             if not _may_be_computed(ref):
                 yield {
-                    "field": f"{path}.referenceImage.bytesBase64Encoded",
+                    "field": image_field,
                     "message": "is required (only a CONTROL image with enableControlImageComputation or a MASK "
                     "with a computed maskMode may be empty)",
                 }
@@ -214,12 +241,14 @@ def _image_rule_error(info: ImageInfo | None, spec: ModelSpec) -> str | None:
     return spec.input_bounds.input_error(info.width, info.height) if spec.input_bounds else None
 
 
-def _image_info(ref: ReferenceImage, spec: ModelSpec) -> ImageInfo | None:
-    """The header of a reference image, or None when it is absent or empty."""
+def _image_info(ref: ReferenceImage, spec: ModelSpec, field: str) -> ImageInfo | None:
+    """The header of a reference image, or None when it is absent or empty; one over the model's
+    size limit is a 413 naming ``field``, at once (nothing else about the request matters then)."""
     encoded = ref.reference_image.bytes_base64_encoded if ref.reference_image else ""
     if not encoded:
         return None
     try:
         return decode_base64_image(encoded, spec.max_input_bytes).info
     except OverSizeError as exc:
-        raise PayloadTooLargeError(f"a reference image is too large for {spec.name}: {exc}") from None
+        message = f"{exc} for {spec.name}"
+        raise PayloadTooLargeError(f"{field}: {message}", [{"field": field, "message": message}]) from None

@@ -22,11 +22,12 @@ class ImageGenError(Exception):
     def __init__(self, message: str, details: list[dict[str, str]] | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.details = details or []
+        self.details = _capped(details or [])
 
     @classmethod
     def from_details(cls, details: list[dict[str, str]]) -> ImageGenError:
-        """One error for several fields; the message lists them all."""
+        """One error for several fields; the message lists them (the first MAX_DETAILS)."""
+        details = _capped(details)
         return cls("; ".join(f"{d['field']}: {d['message']}" for d in details), details)
 
     def body(self) -> dict[str, Any]:
@@ -138,11 +139,35 @@ _REVEALING = (
 )
 
 
+# What of a provider's message may be shown: one short line, no markup, no JSON.
+_PLAIN = re.compile(r"[^<>{}\x00-\x1f\x7f]{1,400}")
+
+
+def shown(message: str) -> str | None:
+    """A provider's message fit for a caller (redacted), or None when it is not one short line
+    of plain text (an HTML error page, a JSON document, a stack trace)."""
+    message = message.strip()
+    return redact(message) if _PLAIN.fullmatch(message) else None
+
+
 def redact(message: str) -> str:
     """A provider's message, fit to pass on to a caller: identifiers of the deployment removed."""
     for pattern, replacement in _REVEALING:
         message = pattern.sub(replacement, message)
     return message
+
+
+# An error names at most this many fields: a body of a million unknown keys must not become an
+# answer larger than Lambda may send, or a log line of megabytes.
+MAX_DETAILS = 10
+
+
+def _capped(details: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The first MAX_DETAILS, then one line for the rest (a capped list is left as it is)."""
+    if len(details) <= MAX_DETAILS + 1:
+        return details
+    more = len(details) - MAX_DETAILS
+    return [*details[:MAX_DETAILS], {"field": "body", "message": f"and {more:,} more fields with errors"}]
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:

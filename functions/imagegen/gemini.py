@@ -132,9 +132,17 @@ def gemini_request(body: Mapping[str, Any], spec: ModelSpec) -> GeminiRequest:
     seed = parameters.get("seed")
     bodies = []
     for index in range(samples):
-        generation = config if seed is None else {**config, "seed": seed + index}
+        generation = config if seed is None else {**config, "seed": _sample_seed(seed, index)}
         bodies.append({"contents": [{"role": "user", "parts": parts}], "generationConfig": generation})
     return GeminiRequest(bodies, _warnings(references, parameters))
+
+
+def _sample_seed(seed: int, index: int) -> int:
+    """Sample ``index``'s seed: ``seed + index``, wrapping to 0 past the largest seed rather than
+    overflowing generationConfig.seed's int32 (a request's seeds stay distinct and repeatable)."""
+    from .customization import SEED
+
+    return (seed + index) % (int(SEED.max) + 1)
 
 
 def _refuse_what_gemini_cannot_do(references: list[tuple[int, dict]], parameters: Mapping[str, Any],

@@ -1,8 +1,10 @@
 """Input images: decode the user's value, sniff the format, read the size from the header.
 
-Dimensions come from the PNG IHDR chunk or the JPEG SOF segment, never from decoding pixels.
-Only the two checks that are about pixels (PNG alpha for Nova, black-and-white masks) decode,
-and they import Pillow lazily so the common path never pays for it.
+Dimensions come from the PNG IHDR chunk, the JPEG SOF segment or the WebP frame header, never
+from decoding pixels. Only the checks that are about pixels (PNG alpha for Nova, black-and-white
+masks, OpenAI's alpha masks) decode, and they import Pillow lazily so the common path never pays
+for it. A decode is bounded before it starts: a few hundred KB of PNG can declare gigabytes of
+pixels, and Pillow allocates what the header declares.
 """
 
 from __future__ import annotations
@@ -25,12 +27,22 @@ _S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<ke
 # Valid PNG bit depths per colour type (PNG spec, table 11.1).
 _PNG_BIT_DEPTHS = {0: {1, 2, 4, 8, 16}, 2: {8, 16}, 3: {1, 2, 4, 8}, 4: {8, 16}, 6: {8, 16}}
 # SOF markers that carry the frame size; C4 (DHT), C8 (JPG) and CC (DAC) share the range.
-_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+# DHP (DE) carries one too, and Pillow takes the size from it: so does this reader.
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xDE}
 _JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8)}
+# The most pixels any model accepts in an input image (Gemini's and Imagen's bound, 8192 x 4096;
+# tests/unit/test_image_bombs.py holds it to the registry): no pixel check decodes more,
+# whoever calls it. Decoded as RGBA that is 128 MiB.
+DECODE_MAX_PIXELS = 33_554_432
+_PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 
 
 class ImageFormatError(ValueError):
     """The bytes are not a PNG or JPEG we can read; the message is for the user."""
+
+
+class TooManyPixelsError(ImageFormatError):
+    """An image declaring more pixels than any decode here is allowed to allocate."""
 
 
 @dataclass(frozen=True)
@@ -169,6 +181,10 @@ def _inspect_png(data: bytes) -> ImageInfo:
             if kind != b"IHDR" or length != 13:
                 raise ImageFormatError("is a corrupt PNG (IHDR must come first)")
             header = struct.unpack(">IIBBBBB", payload)
+        elif kind == b"IHDR":
+            # Pillow would take the size from the last IHDR before the data: one that differs
+            # from the first would slip a huge image past every check made from the header.
+            raise ImageFormatError("is a corrupt PNG (more than one IHDR chunk)")
         elif kind == b"tRNS":
             has_trns = True
         elif kind == b"IDAT":
@@ -251,34 +267,64 @@ def _inspect_webp(data: bytes) -> ImageInfo:
     return ImageInfo("webp", width, height, may_have_alpha=alpha)
 
 
-# --- the two pixel checks ---------------------------------------------------------------
+# --- the pixel checks ---------------------------------------------------------------------
 
 
-def _open_pixels(image: InlineImage):  # -> PIL.Image.Image
+def open_pixels(data: bytes, info: ImageInfo | None = None, max_pixels: int = DECODE_MAX_PIXELS):  # -> PIL.Image
+    """``data`` decoded, once its header (``info``, read here when not given) has shown that it
+    holds at most ``max_pixels`` pixels and Pillow has read the same size from it.
+
+    The bound is checked before Pillow opens the file: its WebP reader allocates the canvas on
+    open, and the others allocate at ``load`` what their header declares.
+    """
     from io import BytesIO
 
     from PIL import Image
 
+    info = inspect_image(data) if info is None else info
+    pixels = info.width * info.height
+    if pixels > max_pixels:
+        raise TooManyPixelsError(
+            f"is {info.width}x{info.height} ({pixels:,} pixels); images over {max_pixels:,} pixels are not decoded"
+        )
     try:
-        opened = Image.open(BytesIO(image.data))
-        opened.load()
+        # Only the reader of the sniffed format: no other plugin gets to interpret the bytes.
+        opened = Image.open(BytesIO(data), formats=[_PIL_FORMATS[info.format]])
     except Exception as exc:  # Pillow raises many types for damaged data
         raise ImageFormatError(f"could not be decoded ({type(exc).__name__})") from None
+    if opened.size != info.size:
+        # A second size (a JPEG DHP segment, ...) this reader did not see: trust neither.
+        raise ImageFormatError(f"is corrupt (its header says {info.width}x{info.height}, its data otherwise)")
+    try:
+        opened.load()
+    except Exception as exc:
+        raise ImageFormatError(f"could not be decoded ({type(exc).__name__})") from None
     return opened
+
+
+def _open_pixels(image: InlineImage):  # -> PIL.Image.Image
+    return open_pixels(image.data, image.info)
 
 
 def is_fully_opaque(image: InlineImage) -> bool:
     if not image.info.may_have_alpha:
         return True
-    pixels = _open_pixels(image).convert("RGBA")
+    pixels = _open_pixels(image)
+    if "A" not in pixels.getbands():  # a palette's or a tRNS chunk's transparency
+        pixels = pixels.convert("RGBA")
     low, _high = pixels.getchannel("A").getextrema()
     return low == 255
 
 
 def is_black_and_white(image: InlineImage) -> bool:
     """True when every pixel is pure black (0,0,0) or pure white (255,255,255)."""
-    colors = _open_pixels(image).convert("RGB").getcolors(maxcolors=2)
-    return colors is not None and all(color in ((0, 0, 0), (255, 255, 255)) for _count, color in colors)
+    pixels = _open_pixels(image)
+    # Greyscale and RGB are read as they are: a converted copy would double the memory.
+    if pixels.mode not in ("L", "RGB"):
+        pixels = pixels.convert("RGB")
+    black, white = ((0, 0, 0), (255, 255, 255)) if pixels.mode == "RGB" else (0, 255)
+    colors = pixels.getcolors(maxcolors=2)
+    return colors is not None and all(color in (black, white) for _count, color in colors)
 
 
 def inverted_mask(mask: InlineImage) -> str:
@@ -301,7 +347,11 @@ def mask_from_alpha(mask: InlineImage) -> str:
     pixels = _open_pixels(mask)
     if "A" not in pixels.getbands() and "transparency" not in pixels.info:
         raise ImageFormatError("must have an alpha channel: its transparent pixels mark the area to edit")
-    alpha = pixels.convert("RGBA").getchannel("A")
+    alpha = (pixels if "A" in pixels.getbands() else pixels.convert("RGBA")).getchannel("A")
+    # One channel is a quarter of the decoded image: let the image go before the RGB copy.
+    del pixels
+    edit = alpha.point(lambda value: 0 if value == 0 else 255)
+    del alpha
     buffer = io.BytesIO()
-    alpha.point(lambda value: 0 if value == 0 else 255).convert("RGB").save(buffer, "PNG")
+    edit.convert("RGB").save(buffer, "PNG")
     return base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -20,6 +20,7 @@ import contextlib
 import functools
 import importlib
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,10 +75,20 @@ class Call:
 
 class Recorder:
     def __init__(self) -> None:
-        self.function: str | None = None
+        # Per context, not per process: concurrent invocations in threads each record as their
+        # own function, and a handler's fan-out threads (run in a copy of its context) as it.
+        self._function: ContextVar[str | None] = ContextVar("audited_function", default=None)
         self.calls: list[Call] = []
         # The roles S3 answers for (set per test): None answers as moto does.
         self.policies: Policies | None = None
+
+    @property
+    def function(self) -> str | None:
+        return self._function.get()
+
+    @function.setter
+    def function(self, name: str | None) -> None:
+        self._function.set(name)
 
     def audited(self, module: str, handler: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(handler)

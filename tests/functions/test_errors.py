@@ -330,3 +330,44 @@ def test_image_data_and_prompts_stay_out_of_info_logs(aws, caplog):
     logged = caplog.text
     assert "secret prompt" not in logged
     assert "iVBOR" not in logged  # base64 PNG
+
+
+# --- upstream text never reaches the caller -------------------------------------------------
+
+_HTML_PAGE = "<html><body><h1>502 Bad Gateway</h1><p>upstream node ip-10-0-3-17 / build 4f1c</p></body></html>"
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "message", "ours"),
+    [
+        (500, "InternalServerException", _HTML_PAGE, 502),
+        (503, "ServiceUnavailableException", _HTML_PAGE, 502),
+        (424, "ModelErrorException", "Traceback (most recent call last): File /opt/model/run.py line 3", 502),
+        (400, "ValidationException", _HTML_PAGE, 400),
+        (404, "ResourceNotFoundException", "Could not resolve model in cell us-west-2-7b (internal id 99)", 502),
+        (429, "ThrottlingException", "Rate exceeded for account 123456789012 on cell 7", 429),
+    ],
+)
+def test_a_caller_reads_our_words_bedrocks_code_and_request_id_never_its_text(
+    aws, caplog, no_retry_sleep, status, code, message, ours
+):
+    caplog.set_level("INFO", logger="imagegen")
+    aws.bedrock.always(*error(status, code, message))
+
+    answer_status, body, _ = post({"prompt": "x"})
+
+    assert answer_status == ours
+    shown = body["error"]["message"]
+    assert code in shown and "fake-request" in shown
+    assert message not in shown and "<" not in shown and "ip-10-0-3-17" not in shown and "cell" not in shown
+    assert message in caplog.text, "the operator's log keeps Bedrock's text"
+
+
+def test_a_plain_validation_reason_still_tells_the_caller_what_to_fix(aws):
+    aws.bedrock.always(
+        *error(400, "ValidationException", "Malformed input request: #/width: 1000 is not a multiple of 64")
+    )
+
+    status, body, _ = post({"prompt": "x"})
+
+    assert status == 400 and "1000 is not a multiple of 64" in body["error"]["message"]

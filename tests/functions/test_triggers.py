@@ -67,17 +67,30 @@ def test_a_redelivered_message_of_a_finished_job_is_acknowledged_without_a_secon
     assert len(aws.keys(prefix="outputs/")) == 4 and len(aws.bedrock.calls) == 2
 
 
-def test_a_redelivered_message_of_a_failed_job_runs_again(aws, no_retry_sleep):
+def test_a_redelivered_message_of_a_finally_failed_job_makes_no_model_call(aws, no_retry_sleep):
+    """A content filter's verdict, an invalid request: running it again pays again for the same answer."""
     key = "triggers/background-removal/a.png"
     aws.s3.put_object(Bucket=INPUT_BUCKET, Key=key, Body=png_bytes(512, 512))
     aws.bedrock.always(*error(400, "ValidationException", "This request has been blocked by our content filters."))
     trigger(batch(s3_record(key)), None)
-    assert manifest_of(aws, key)["status"] == "FAILED"
+    assert manifest_of(aws, key)["status"] == "FAILED" and len(aws.bedrock.calls) == 1
 
     aws.bedrock.respond(images_for)
-    trigger(batch(s3_record(key, message_id="m-2")), None)
+    assert trigger(batch(s3_record(key, message_id="m-2")), None) == {"batchItemFailures": []}
 
-    assert manifest_of(aws, key)["status"] == "SUCCEEDED" and len(aws.bedrock.calls) == 2
+    assert manifest_of(aws, key)["status"] == "FAILED" and len(aws.bedrock.calls) == 1
+
+
+def test_a_new_version_of_the_object_is_a_new_job(aws):
+    key = "triggers/background-removal/a.png"
+    aws.s3.put_object(Bucket=INPUT_BUCKET, Key=key, Body=png_bytes(512, 512))
+    aws.bedrock.always(*error(400, "ValidationException", "This request has been blocked by our content filters."))
+    trigger(batch(s3_record(key, version="v1")), None)
+
+    aws.bedrock.respond(images_for)
+    trigger(batch(s3_record(key, version="v2")), None)
+
+    assert manifest_of(aws, key, "v2")["status"] == "SUCCEEDED" and len(aws.bedrock.calls) == 2
 
 
 def test_a_stored_request_runs_with_its_task_and_its_uploaded_images(aws):

@@ -93,3 +93,13 @@ def client(google):
     vertex.client.cache_clear()
     yield app.test_client()
     vertex.client.cache_clear()
+
+
+@pytest.fixture
+def vertex_module(monkeypatch):
+    """The function's ``vertex`` module, imported as the function imports it (its folder on the
+    path), for tests that need no app: they pass when run alone too."""
+    monkeypatch.syspath_prepend(str(SOURCE.parent))
+    import vertex
+
+    return vertex

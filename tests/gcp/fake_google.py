@@ -3,7 +3,7 @@
 
 The token endpoint checks the service-account JWT grant the real google-auth flow sends
 (signature, audience, scope) before it hands out a token; the predict endpoint records
-each request and answers from a script.
+each request and answers from a script (JSON, or bytes sent as they are).
 """
 
 from __future__ import annotations
@@ -79,9 +79,11 @@ class FakeGoogle:
                     self._reply(404, {"error": {"code": 404, "message": "no such path"}}, {})
 
             def _reply(self, status: int, payload: Any, headers: dict[str, str]) -> None:
-                raw = json.dumps(payload).encode()
+                # Bytes are sent as they are: what a proxy or load balancer answers (an HTML page).
+                raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                if "Content-Type" not in headers:
+                    self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(raw)))
                 for name, value in headers.items():
                     self.send_header(name, value)
@@ -90,7 +92,8 @@ class FakeGoogle:
                     self.wfile.write(raw)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # A short poll: stop() waits for one, once per test.
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         return self
 
     def stop(self) -> None:

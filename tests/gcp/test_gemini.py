@@ -278,8 +278,8 @@ def test_the_imagen_backend_refuses_an_aspect_ratio(client, google, monkeypatch)
          "locations/us-central1/publishers/google/models/imagen-3.0-capability-001:predict"),
     ],
 )  # fmt: skip
-def test_the_location_and_host_follow_the_model(model, location, url):
-    from vertex import VertexConfig
+def test_the_location_and_host_follow_the_model(vertex_module, model, location, url):
+    VertexConfig = vertex_module.VertexConfig
 
     config = VertexConfig.from_env({"GOOGLE_CLOUD_PROJECT": "p", "VERTEX_MODEL_ID": model})
 
@@ -289,3 +289,21 @@ def test_the_location_and_host_follow_the_model(model, location, url):
     overridden = VertexConfig.from_env({"GOOGLE_CLOUD_PROJECT": "p", "GOOGLE_CLOUD_LOCATION": "us-east1",
                                         "VERTEX_MODEL_ID": model})  # fmt: skip
     assert overridden.location == "us-east1"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("VERTEX_MODEL_ID", "gemini-3.1-flash-image:generateContent?x="),
+        ("VERTEX_MODEL_ID", "../../other/models/x"),
+        ("GOOGLE_CLOUD_LOCATION", "us-central1/../../x"),
+        ("GOOGLE_CLOUD_PROJECT", "p/locations/x#"),
+        ("GOOGLE_CLOUD_PROJECT", "my project"),
+        ("VERTEX_API_ENDPOINT", "https://aiplatform.googleapis.com/x?y=1"),
+        ("VERTEX_API_ENDPOINT", "https://evil.example@aiplatform.googleapis.com"),
+    ],
+)
+def test_configuration_that_would_change_the_url_stops_the_function(vertex_module, variable, value):
+    """The URL is built from configuration only; still, each part must be what it claims to be."""
+    with pytest.raises(RuntimeError, match=variable):
+        vertex_module.VertexConfig.from_env({"GOOGLE_CLOUD_PROJECT": "p", variable: value})

@@ -149,7 +149,7 @@ def test_a_function_that_reads_possibly_missing_keys_may_list_exactly_those_pref
     assert set(_listed(listing["Condition"]["StringLike"]["s3:prefix"])) == prefixes
 
 
-def test_the_trigger_may_list_the_uploads_it_reads_and_the_manifests_it_checks(synth):
+def test_the_trigger_may_list_the_uploads_it_reads_and_the_manifests_and_claims_it_checks(synth):
     [(_, statements)] = [(k, v) for k, v in _statements(synth).items() if k.startswith("TriggersFunctionRole")]
     listings = {
         _flat(s["Resource"]): set(_listed(s["Condition"]["StringLike"]["s3:prefix"]))
@@ -158,7 +158,8 @@ def test_the_trigger_may_list_the_uploads_it_reads_and_the_manifests_it_checks(s
     }
     assert {bucket.split("Storage")[1][:6]: prefixes for bucket, prefixes in listings.items()} == {
         "Inputs": {"uploads/*", "triggers/*"},
-        "Output": {"outputs/*"},
+        # The manifest it checks first, and the claim it writes before the model call.
+        "Output": {"outputs/*", "jobs/*"},
     }
 
 

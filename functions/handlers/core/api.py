@@ -148,7 +148,9 @@ def create_upload(event: http.Event, context: Any) -> http.Response:
         raise InvalidRequestError.for_field("body", "must be a JSON object")
     unknown = sorted(set(body) - {"contentType"})
     if unknown:
-        raise InvalidRequestError.from_details([{"field": name, "message": "unknown field"} for name in unknown])
+        raise InvalidRequestError.from_details(
+            [{"field": name or "body", "message": f"unknown field {name!r}"} for name in unknown]
+        )
     content_type = body.get("contentType")
     if content_type not in UPLOAD_CONTENT_TYPES:
         raise InvalidRequestError.for_field("contentType", f"must be one of {', '.join(UPLOAD_CONTENT_TYPES)}")

@@ -25,7 +25,7 @@ from imagegen.errors import (
     ThrottledError,
     UpstreamError,
     UpstreamTimeoutError,
-    redact,
+    shown,
 )
 from imagegen.logs import get_logger
 
@@ -120,11 +120,13 @@ def map_error(
 ) -> ImageGenError:
     """Bedrock's error code (``ThrottlingException`` or ``Bedrock.ThrottlingException``) -> ours.
 
-    Bedrock's own message is logged whole; the caller sees it only with the deployment's
-    identifiers (role ARNs, account ids) removed, and not at all for access errors.
+    A caller reads our words, Bedrock's error code and its request id. Bedrock's own message is
+    logged whole, and reaches the caller only where it is about the caller's input (a refused
+    field, a content filter's reason), only as one short line of plain text, and with the
+    deployment's identifiers (role ARNs, account ids) removed: an HTML error page never does.
     """
     code = code.removeprefix("Bedrock.")
-    error = _mapped(code, redact(message), model_id, region, request_id)
+    error = _mapped(code, message, model_id, region, request_id)
     level = logging.INFO if error.status < 429 else logging.WARNING
     log.log(level, "Bedrock %s for %s (request %s): %s", code or "error", model_id, request_id or "-", message)
     return error
@@ -132,24 +134,28 @@ def map_error(
 
 def _mapped(code: str, message: str, model_id: str, region: str | None, request_id: str | None) -> ImageGenError:
     where = f"{model_id} in {region}" if region else model_id
-    reference = f" (Bedrock request id {request_id})" if request_id else ""
+    reference = f"Bedrock {code or 'error'}" + (f", request id {request_id}" if request_id else "")
     if code in ("ThrottlingException", "ServiceQuotaExceededException", "TooManyRequestsException"):
-        return ThrottledError(f"Bedrock is throttling {where}: {message}", retry_after=RETRY_AFTER_SECONDS)
+        return ThrottledError(f"Bedrock is throttling {where} ({reference})", retry_after=RETRY_AFTER_SECONDS)
     if code == "ModelTimeoutException":
-        return UpstreamTimeoutError(f"{model_id}: {TIMEOUT_HINT} ({message})")
+        return UpstreamTimeoutError(f"{model_id}: {TIMEOUT_HINT} ({reference})")
     if code == "ValidationException":
+        reason = shown(message)
         if _CONTENT_FILTER.search(message):
-            return ContentFilteredError(f"{model_id} blocked the request: {message}")
+            return ContentFilteredError(f"{model_id} blocked the request: {reason or 'a content filter'} ({reference})")
         if _MODEL_OR_REGION.search(message):
             return UpstreamError(
-                f"Bedrock does not serve {where} as this deployment calls it (ValidationException{reference}): "
-                "the operator must deploy where the model is offered or set its model id to the inference "
-                "profile that serves it (GET /v1/models lists each model's regions)"
+                f"Bedrock does not serve {where} as this deployment calls it ({reference}): the operator must "
+                "deploy where the model is offered or set its model id to the inference profile that serves it "
+                "(GET /v1/models lists each model's regions)"
             )
-        return InvalidRequestError(f"Bedrock rejected the request for {model_id}: {message}")
+        return InvalidRequestError(
+            f"Bedrock refused the request for {model_id} as invalid: {reason or 'the reason is in the logs'} "
+            f"({reference})"
+        )
     if code == "AccessDeniedException":
         return UpstreamError(
-            f"Bedrock denied access to {where}{reference}. A third-party model subscribes the account through "
+            f"Bedrock denied access to {where} ({reference}). A third-party model subscribes the account through "
             "AWS Marketplace on its first call, which needs a payment method and the caller's "
             "aws-marketplace:Subscribe, Unsubscribe and ViewSubscriptions: the operator runs `make deploy` "
             f"(its preflight checks {model_id} and, with --accept-agreements, accepts its offer) and checks "
@@ -157,9 +163,9 @@ def _mapped(code: str, message: str, model_id: str, region: str | None, request_
         )
     if code == "ResourceNotFoundException":
         return UpstreamError(
-            f"{where} is unknown or retired in that region: choose a region that offers it or set "
-            f"a successor with the model-id override ({message})"
+            f"{where} is unknown or retired in that region ({reference}): choose a region that offers it or "
+            "set a successor with the model-id override"
         )
     if code == "ModelNotReadyException":
-        return UpstreamError(f"{model_id} is not ready yet; retry shortly ({message})")
-    return UpstreamError(f"{model_id} failed: {code or 'error'}: {message}{reference}")
+        return UpstreamError(f"{model_id} is not ready yet; retry shortly ({reference})")
+    return UpstreamError(f"{model_id} failed ({reference})")

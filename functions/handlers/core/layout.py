@@ -1,7 +1,8 @@
 """Where a job's objects live (DESIGN §6), and the form of job ids.
 
 Output bucket: ``outputs/<id>/<n>.<png|jpg|webp>`` and ``outputs/<id>/manifest.json``;
-``jobs/<id>/`` holds an async job's record and its model requests and responses.
+``jobs/<id>/`` holds an async job's record and its model requests and responses, and a
+triggered job's claim.
 Input bucket: ``uploads/`` and ``triggers/``.
 """
 
@@ -46,6 +47,11 @@ def manifest_key(job_id: str) -> str:
 
 def job_record_key(job_id: str) -> str:
     return f"{JOBS}{job_id}/job.json"
+
+
+def claim_key(job_id: str) -> str:
+    """What a trigger delivery writes, conditionally, before it calls the model for ``job_id``."""
+    return f"{JOBS}{job_id}/claim.json"
 
 
 def call_keys(job_id: str, index: int, count: int) -> tuple[str, str]:

@@ -11,13 +11,13 @@ with a warning; any other this service cannot honour is a 400 naming it, in Open
 from __future__ import annotations
 
 import base64
+import binascii
 import time
 from collections.abc import Callable
 from typing import Any
 
-from imagegen.errors import ImageGenError, InvalidRequestError, UnsupportedError
-from imagegen.images import ImageFormatError, inline_image, inspect_image, mask_from_alpha
-from imagegen.registry import API_BODY_LIMIT_BYTES
+from imagegen.errors import ImageGenError, InvalidRequestError, PayloadTooLargeError, UnsupportedError
+from imagegen.images import ImageFormatError, ImageInfo, OverSizeError, inline_image, inspect_image, mask_from_alpha
 from imagegen.specs import AspectRatioSizes, ModelSpec
 
 from . import http
@@ -87,12 +87,14 @@ def edits(event: http.Event, context: Any) -> http.Response:
     images = [body.image] if isinstance(body.image, bytes) else body.image
     if not images:
         raise InvalidRequestError.for_field("image", "send at least one image file")
-    encoded = [_b64(image) for image in images]
     if body.mask is not None:
         # A mask names the region: inpainting. Without one, the nearest task is a variation
         # guided by the prompt.
-        native = {"image": encoded[0], "maskImage": _contract_mask(body.mask, images[0]), "prompt": body.prompt}
+        spec = request.model("inpainting")
+        mask = _contract_mask(body.mask, images[0], spec)
+        native = {"image": _b64(images[0]), "maskImage": mask, "prompt": body.prompt}
         return request.run("inpainting", native, event, context)
+    encoded = [_b64(image) for image in images]
     return request.run("image-variation", {"images": encoded, "prompt": body.prompt}, event, context)
 
 
@@ -129,10 +131,14 @@ class _Request:
 
         self.warnings = [f"{name} is ignored by this service" for name in sorted(COSMETIC & body.model_fields_set)]
 
-    def run(self, task: str, native: dict[str, Any], event: http.Event, context: Any) -> http.Response:
+    def model(self, task: str) -> ModelSpec:
+        """The registry model that serves this request's ``task``."""
         from imagegen.registry import MODELS
 
-        spec = MODELS[resolve_model(self.body.model, task, self.config)]
+        return MODELS[resolve_model(self.body.model, task, self.config)]
+
+    def run(self, task: str, native: dict[str, Any], event: http.Event, context: Any) -> http.Response:
+        spec = self.model(task)
         payload = {**native, **self._generation_options(task, spec), "model": spec.name, "mode": "sync"}
         if task == "image-variation" and "prompt" not in payload and "prompt" in spec.required_fields(task):
             payload["prompt"] = "a variation of this image"
@@ -230,8 +236,10 @@ def nearest_ratio(width: int, height: int, ratios: Any) -> str:
 def _form(event: http.Event) -> dict[str, Any]:
     """A multipart form as a body: text fields as strings, files as bytes (``image[]`` parts
     gathered under ``image``)."""
-    raw = event.get("body") or ""
-    body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode("utf-8")
+    body = _raw_body(event)
+    if len(body) > http.LAMBDA_PAYLOAD_LIMIT_BYTES:
+        # Lambda refuses such an event before this runs; a caller of the function itself is told so too.
+        raise http.request_too_large(len(body))
     form: dict[str, Any] = {}
     images: list[bytes] = []
     for part in parse_form(body, http.header(event, "Content-Type") or ""):
@@ -246,21 +254,46 @@ def _form(event: http.Event) -> dict[str, Any]:
     return form
 
 
+def _raw_body(event: http.Event) -> bytes:
+    raw = event.get("body") or ""
+    if not isinstance(raw, str):
+        raise InvalidRequestError.for_field("body", "is not a multipart form")
+    try:
+        if event.get("isBase64Encoded"):
+            return base64.b64decode(raw, validate=True)
+        return raw.encode("utf-8")
+    except (binascii.Error, ValueError):  # UnicodeEncodeError (a lone surrogate) is a ValueError
+        raise InvalidRequestError.for_field("body", "is not a multipart form (not base64 or not UTF-8)") from None
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _contract_mask(data: bytes, image_data: bytes) -> str:
-    """The form's mask, checked against the image's size (read from its header, not decoded)."""
+def _contract_mask(data: bytes, image_data: bytes, spec: ModelSpec) -> str:
+    """The form's mask as the contract's, once the headers of it and of the image have shown that
+    ``spec`` takes their sizes: the mask is decoded for its alpha, and a small file may declare
+    a huge image."""
     try:
         image = inspect_image(image_data)
+        _check_size(image, spec)
     except ImageFormatError as error:
         raise InvalidRequestError.for_field("image", str(error)) from None
     try:
-        mask = inline_image(data, API_BODY_LIMIT_BYTES)
-        if mask.info.size != image.size:
+        mask = inline_image(data, spec.max_input_bytes)
+        if mask.info.size != image.size:  # and so, like the image, within the model's bounds
             got = f"{mask.info.width}x{mask.info.height}"
             raise ImageFormatError(f"must be the size of the image ({image.width}x{image.height}), got {got}")
         return mask_from_alpha(mask)
+    except OverSizeError as error:
+        raise PayloadTooLargeError(f"mask: {error}", [{"field": "mask", "message": str(error)}]) from None
     except ImageFormatError as error:
         raise InvalidRequestError.for_field("mask", str(error)) from None
+
+
+def _check_size(info: ImageInfo, spec: ModelSpec) -> None:
+    """The model's bounds on an input's pixels, as the native routes check them (imagegen.rules)."""
+    error = spec.sizes.input_error(info.width, info.height) if spec.sizes else None
+    error = error or (spec.input_bounds.input_error(info.width, info.height) if spec.input_bounds else None)
+    if error:
+        raise ImageFormatError(f"{error} for {spec.name}")

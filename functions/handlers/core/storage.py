@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -21,6 +22,10 @@ from . import clients
 log = get_logger()
 _MISSING = ("404", "NoSuchKey", "NotFound")
 _FORBIDDEN = ("403", "AccessDenied", "Forbidden")
+# A conditional write that lost: the condition no longer held (412), or another conditional
+# write of the same key was in flight (409)
+# (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html).
+_LOST = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
 
 
 class StorageError(UpstreamError):
@@ -88,6 +93,39 @@ def put_bytes(bucket: str, key: str, data: bytes, content_type: str, metadata: d
 
 def put_json(bucket: str, key: str, document: Any) -> None:
     put_bytes(bucket, key, json.dumps(document, separators=(",", ":")).encode(), "application/json")
+
+
+def put_json_if(bucket: str, key: str, document: Any, *, absent: bool = False, etag: str | None = None) -> str | None:
+    """Write ``document`` only if the key does not exist (``absent``) or still has ``etag``;
+    S3 decides atomically. The new ETag, or None when the condition did not hold."""
+    condition = {"IfNoneMatch": "*"} if absent else {"IfMatch": etag}
+    body = json.dumps(document, separators=(",", ":")).encode()
+    try:
+        answer = clients.s3().put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json", **condition)
+    except ClientError as exc:
+        if _code(exc) in _LOST or (etag is not None and _code(exc) in _MISSING):
+            return None
+        raise failed(f"storing s3://{bucket}/{key}", exc) from None
+    except BotoCoreError as exc:
+        raise failed(f"storing s3://{bucket}/{key}", exc) from None
+    return answer["ETag"]
+
+
+def get_json_versioned(bucket: str, key: str) -> tuple[Any, str, float] | None:
+    """The document, its ETag and its age in seconds; None when it does not exist."""
+    try:
+        answer = clients.s3().get_object(Bucket=bucket, Key=key)
+        document = json.loads(answer["Body"].read())
+    except ClientError as exc:
+        if _code(exc) in _MISSING:
+            return None
+        raise failed(f"reading s3://{bucket}/{key}", exc) from None
+    except BotoCoreError as exc:
+        raise failed(f"reading s3://{bucket}/{key}", exc) from None
+    except ValueError:
+        raise StorageError(f"s3://{bucket}/{key} is not valid JSON") from None
+    age = (datetime.now(UTC) - answer["LastModified"]).total_seconds()
+    return document, answer["ETag"], age
 
 
 def get_bytes(bucket: str, key: str, max_bytes: int | None = None) -> bytes | None:

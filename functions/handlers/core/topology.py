@@ -57,6 +57,9 @@ API_FUNCTION_TIMEOUT_SECONDS: dict[str, float] = {
 # Upload triggers: SQS batch size and how often a message is received before the DLQ takes it.
 TRIGGER_BATCH_SIZE = 1
 TRIGGER_MAX_RECEIVE_COUNT = 5
+# The trigger function's timeout: one model call may take the long read timeout (300 s) and be
+# retried on throttling while another attempt fits.
+TRIGGER_TIMEOUT_SECONDS = 600
 
 
 @dataclass(frozen=True)

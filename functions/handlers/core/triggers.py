@@ -23,7 +23,7 @@ from imagegen.errors import ImageGenError, InternalError, InvalidRequestError, P
 from imagegen.logs import add_log_context, get_logger, log_context
 from imagegen.registry import API_BODY_LIMIT_BYTES, TASKS
 
-from . import bedrock, jobs, layout, storage
+from . import bedrock, claims, jobs, layout, storage
 from .config import Settings, settings
 from .jobs import Job
 
@@ -73,9 +73,9 @@ def handle_batch(event: dict[str, Any], context: Any = None) -> dict[str, list[d
             try:
                 for created in created_objects(record):
                     with log_context(jobId=created.job_id):
-                        run(created)
+                        run(created, message_id)
             except Exception as exc:
-                level = logging.ERROR if isinstance(exc, PoisonMessage) else logging.WARNING
+                level = {PoisonMessage: logging.ERROR, ClaimedElsewhere: logging.INFO}.get(type(exc), logging.WARNING)
                 log.log(level, "message %s will be retried: %s: %s", message_id, type(exc).__name__, exc)
                 failures.append({"itemIdentifier": message_id})
     return {"batchItemFailures": failures}
@@ -101,17 +101,27 @@ def created_objects(record: dict[str, Any]) -> list[CreatedObject]:
         raise PoisonMessage(f"not an S3 event notification ({type(exc).__name__}: {exc})") from None
 
 
-def run(created: CreatedObject) -> None:
-    """Run the job an object asks for. Raises only what a retry may fix."""
+class ClaimedElsewhere(RuntimeError):
+    """Another delivery of the same object holds the job: SQS delivers this one again later."""
+
+
+def run(created: CreatedObject, holder: str = "") -> None:
+    """Run the job an object asks for, paying for its model call at most once. Raises only what
+    a retry may fix."""
     if created.key.endswith("/") or not created.key.startswith(layout.TRIGGERS):
         return  # a console "folder", or an object outside the trigger prefix
     config = settings()
     job_id = created.job_id
     done = storage.get_json(config.output_bucket, layout.manifest_key(job_id))
-    if done and done.get("status") == "SUCCEEDED" and done.get("source") == created.source:
-        # SQS delivers at least once: a redelivered message must not pay for the images again.
-        log.info("job %s already succeeded for %s; message acknowledged", job_id, created.key)
+    if done and done.get("status") in ("SUCCEEDED", "FAILED") and done.get("source") == created.source:
+        # SQS delivers at least once. A job that succeeded must not pay for its images again, and
+        # a recorded failure is final (a filtered prompt, an invalid request): only retryable
+        # faults are left to SQS, and they write no manifest.
+        log.info("job %s already %s for %s; message acknowledged", job_id, done["status"], created.key)
         return
+    held = claims.claim(config.output_bucket, job_id, holder)
+    if held is None:
+        raise ClaimedElsewhere(f"job {job_id} is being run by another delivery")
     job = None
     try:
         built = _prepare(created, config)
@@ -122,6 +132,7 @@ def run(created: CreatedObject) -> None:
         log.info("job %s succeeded for %s: %d images", job_id, created.key, len(manifest["images"]))
     except ImageGenError as exc:
         if _retryable(exc):
+            claims.release(held)
             raise
         jobs.record_failure(job_id, job, exc, created.source)
         log.info("job %s for %s failed: %s", job_id, created.key, exc.code)

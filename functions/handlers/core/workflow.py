@@ -20,7 +20,6 @@ from imagegen.errors import (
     ThrottledError,
     UpstreamError,
     UpstreamTimeoutError,
-    redact,
 )
 from imagegen.logs import add_log_context, get_logger
 
@@ -157,10 +156,15 @@ def error_from_state(error: dict[str, Any], model_id: str) -> ImageGenError:
     if name.startswith("Bedrock."):
         region = settings().bedrock_region or None
         return bedrock.map_error(name, cause, model_id, region)
+    # A step's cause is another service's text (or our own traceback): logged, not shown.
     log.warning("job step failed: %s: %s", name, cause)
     if name == "States.Timeout":
-        return UpstreamTimeoutError(f"the job timed out: {redact(cause)}".rstrip(": "))
-    return UpstreamError(f"the job failed: {name}: {redact(cause)}".rstrip(": "))
+        return UpstreamTimeoutError("the job timed out (States.Timeout)")
+    return UpstreamError(f"the job failed ({name or 'error'})")
+
+
+def _no_such_job(job_id: str) -> NotFoundError:
+    return NotFoundError(f"job {job_id} not found", [{"field": "id", "message": "no job has this id"}])
 
 
 def status_without_manifest(job_id: str) -> dict[str, Any]:
@@ -172,7 +176,7 @@ def status_without_manifest(job_id: str) -> dict[str, Any]:
     """
     config = settings()
     if not config.state_machine_arn:
-        raise NotFoundError(f"job {job_id} not found")
+        raise _no_such_job(job_id)
     try:
         execution = clients.stepfunctions().describe_execution(
             executionArn=execution_arn(config.state_machine_arn, job_id)
@@ -180,7 +184,7 @@ def status_without_manifest(job_id: str) -> dict[str, Any]:
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code == "ExecutionDoesNotExist":
-            raise NotFoundError(f"job {job_id} not found") from None
+            raise _no_such_job(job_id) from None
         log.warning("reading job %s failed: %s", job_id, exc)
         raise UpstreamError(f"reading job {job_id} failed: {code or 'error'}") from None
     except BotoCoreError as exc:
@@ -198,7 +202,8 @@ def status_without_manifest(job_id: str) -> dict[str, Any]:
         return jobs.public_view(manifest)
     if status == "SUCCEEDED":
         # publish wrote the manifest before the execution succeeded: it has expired since.
-        raise NotFoundError(f"job {job_id} finished, but its results have expired")
+        message = "finished, but its results have expired"
+        raise NotFoundError(f"job {job_id} {message}", [{"field": "id", "message": message}])
     if execution.get("error"):
         error = error_from_state({"Error": execution["error"], "Cause": execution.get("cause", "")}, "the model")
     else:
