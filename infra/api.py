@@ -29,6 +29,7 @@ from imagegen.errors import (
     NotFoundError,
     PayloadTooLargeError,
     ThrottledError,
+    UnauthorizedError,
     UpstreamError,
 )
 
@@ -45,8 +46,15 @@ _MEMORY_MB = {
 
 # API Gateway's own errors, rendered from the same error classes as the functions' errors. A
 # default response keeps the status API Gateway chose; the others answer with the class's.
+# A missing or wrong key is 401 invalid_api_key on every route, as OpenAI answers it: API Gateway
+# answers a missing one (the authorizer fails with "Unauthorized") with UNAUTHORIZED, 401, and a
+# key the usage plan does not hold with INVALID_API_KEY, 403 by default; ACCESS_DENIED (403) is an
+# authorizer's Deny, left for a valid key that may not do what it asks
+# (https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html,
+# functions/handlers/authorizer.py).
 _GATEWAY_ERRORS: dict[apigw.ResponseType, tuple[type[ImageGenError], bool]] = {
-    apigw.ResponseType.INVALID_API_KEY: (ForbiddenError, True),
+    apigw.ResponseType.UNAUTHORIZED: (UnauthorizedError, True),
+    apigw.ResponseType.INVALID_API_KEY: (UnauthorizedError, True),
     apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: (NotFoundError, True),
     apigw.ResponseType.ACCESS_DENIED: (ForbiddenError, True),
     apigw.ResponseType.THROTTLED: (ThrottledError, True),
@@ -56,6 +64,12 @@ _GATEWAY_ERRORS: dict[apigw.ResponseType, tuple[type[ImageGenError], bool]] = {
     apigw.ResponseType.DEFAULT_5_XX: (UpstreamError, False),
 }
 _MESSAGE = "MESSAGE"
+# API Gateway's own words for these ("Unauthorized", "Forbidden") say neither what was wrong nor
+# where the key goes.
+_KEY_MESSAGES = {
+    apigw.ResponseType.UNAUTHORIZED.response_type: UnauthorizedError.missing().message,
+    apigw.ResponseType.INVALID_API_KEY.response_type: UnauthorizedError.wrong().message,
+}
 # The usage plan's quota resets when its day ends; API Gateway's own answers carry only static
 # headers or the request's own values ("The parameter values can take any incoming request
 # parameter value or a static custom value",
@@ -138,6 +152,7 @@ class TaskApi(Construct):
             instance = error("")
             if response_type.response_type == apigw.ResponseType.QUOTA_EXCEEDED.response_type:
                 instance, message = QUOTA_EXHAUSTED, QUOTA_EXHAUSTED.message
+            message = _KEY_MESSAGES.get(response_type.response_type, message)
             headers = {name: f"'{value}'" for name, value in instance.headers().items()}
             self.api.add_gateway_response(
                 f"Gateway{response_type.response_type.title().replace('_', '')}",

@@ -28,6 +28,7 @@ from imagegen.errors import (
     InvalidRequestError,
     NotFoundError,
     PayloadTooLargeError,
+    UnauthorizedError,
 )
 
 from .preview import MASK_PROMPT_NOTICE, NOTICE
@@ -123,9 +124,10 @@ class Gateway:
         match, route = next(((m, r) for m, r in matched if r.method == request.method), (None, None))
         if route is None:
             return _error(NotFoundError(f"no route {request.method} {request.path}"))
-        # Like the deployed authorizer and usage plan: x-api-key or Authorization: Bearer.
-        if not route.public and api_key_of(dict(request.headers)) != self.api_key:
-            return _error(ForbiddenError("Forbidden"))
+        # Like the deployed authorizer and usage plan: x-api-key or Authorization: Bearer, and a
+        # missing or wrong one is 401 invalid_api_key on every route, in the body both shapes read.
+        if not route.public and (key := api_key_of(dict(request.headers))) != self.api_key:
+            return _error(UnauthorizedError.wrong() if key else UnauthorizedError.missing())
         try:
             data = _body(request)
             event = self._event(request, route, match.groupdict(), data)

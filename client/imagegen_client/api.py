@@ -304,8 +304,9 @@ def _decode(body: bytes) -> Any:
 
 def _api_error(status: int, answer: Any) -> ApiError:
     error = answer.get("error") if isinstance(answer, dict) else None
-    if status == 403 and "Forbidden" in str(answer):  # a missing or wrong key: all API Gateway says
-        return ApiError(status, "the API refused the key: check --api-key or IMAGEGEN_API_KEY", "forbidden")
+    # A missing or wrong key: 401 invalid_api_key (an API deployed before it answered 403 Forbidden).
+    if status == 401 or (status == 403 and "Forbidden" in str(answer)):
+        return ApiError(status, "the API refused the key: check --api-key or IMAGEGEN_API_KEY", "invalid_api_key")
     if isinstance(error, dict):
         return ApiError(status, error.get("message", ""), error.get("code", ""), error.get("details"))
     if isinstance(answer, dict) and "message" in answer:  # API Gateway's own answers

@@ -99,8 +99,34 @@ class NotFoundError(ImageGenError):
     code = "not_found"
 
 
+class UnauthorizedError(ImageGenError):
+    """A missing or wrong API key, answered as OpenAI answers one: 401 ``invalid_api_key``.
+
+    API Gateway's own answers are per API, not per route, so one body serves both error shapes:
+    the native contract's ``code`` and ``message``, and OpenAI's ``type`` and ``param`` besides
+    (its clients raise ``AuthenticationError`` for the 401 and read ``code`` from the body).
+    """
+
+    status = 401
+    code = "invalid_api_key"
+    type = "invalid_request_error"
+
+    @classmethod
+    def missing(cls) -> UnauthorizedError:
+        return cls("no API key: send it as the x-api-key header or as Authorization: Bearer <key>")
+
+    @classmethod
+    def wrong(cls) -> UnauthorizedError:
+        return cls("incorrect API key provided: it is not a key of this API")
+
+    def body(self) -> dict[str, Any]:
+        body = super().body()
+        body["error"].update(type=self.type, param=None)
+        return body
+
+
 class ForbiddenError(ImageGenError):
-    """A missing or wrong API key (API Gateway's own answer, and the local gateway's)."""
+    """A valid API key that may not do what was asked (API Gateway's ACCESS_DENIED)."""
 
     status = 403
     code = "forbidden"

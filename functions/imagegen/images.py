@@ -302,6 +302,39 @@ def open_pixels(data: bytes, info: ImageInfo | None = None, max_pixels: int = DE
     return opened
 
 
+@dataclass(frozen=True)
+class Conversion:
+    """An image format a caller asked for that the model does not write: the service converts."""
+
+    format: ImageFormat
+    # JPEG and WebP quality 0-100 (OpenAI's output_compression); None: the encoder's default.
+    quality: int | None = None
+
+    @property
+    def mime_type(self) -> str:
+        return MIME_TYPES[self.format]
+
+
+def convert_image(data: bytes, conversion: Conversion) -> bytes:
+    """``data`` re-encoded as ``conversion`` says; the decode is bounded like every other. JPEG
+    has no alpha: a transparent image is put on white."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    pixels = open_pixels(data)
+    if conversion.format == "jpeg" and pixels.mode in ("RGBA", "LA", "P"):
+        rgba = pixels.convert("RGBA")
+        pixels = Image.new("RGB", rgba.size, (255, 255, 255))
+        pixels.paste(rgba, mask=rgba.getchannel("A"))
+    elif conversion.format == "jpeg":
+        pixels = pixels.convert("RGB")
+    options = {} if conversion.quality is None else {"quality": conversion.quality}
+    buffer = BytesIO()
+    pixels.save(buffer, _PIL_FORMATS[conversion.format], **options)
+    return buffer.getvalue()
+
+
 def _open_pixels(image: InlineImage):  # -> PIL.Image.Image
     return open_pixels(image.data, image.info)
 

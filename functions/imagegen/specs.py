@@ -5,6 +5,7 @@ Pure data types; the descriptions themselves are in ``registry`` (and one module
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -121,6 +122,21 @@ class FreeSizes:
             return f"width and height must be multiples of {self.multiple} (got {width}x{height})"
         return self.input_error(width, height)
 
+    def nearest(self, width: int, height: int) -> tuple[int, int]:
+        """The valid output size closest to ``width`` x ``height``: its aspect ratio within the
+        bounds, its area within them, each side a multiple (for a size another API accepts)."""
+        ratio = min(max(width / height, 1 / self.max_ratio), self.max_ratio)
+        area = min(max(width * height, self.min_side**2), self.max_pixels - 1)
+        side = math.sqrt(area / ratio)
+        fitted = [
+            min(max(self.multiple * round(value / self.multiple), self.min_side), self.max_side)
+            for value in (side * ratio, side)
+        ]
+        while fitted[0] * fitted[1] >= self.max_pixels:  # rounding up crossed the pixel bound
+            larger = 0 if fitted[0] >= fitted[1] else 1
+            fitted[larger] -= self.multiple
+        return fitted[0], fitted[1]
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "kind": "free",
@@ -145,6 +161,15 @@ class TableSizes:
         if (width, height) in self.sizes:
             return None
         return f"{width}x{height} is not a supported size; supported: " + ", ".join(f"{w}x{h}" for w, h in self.sizes)
+
+    def nearest(self, width: int, height: int) -> tuple[int, int]:
+        """The table's size closest to ``width`` x ``height`` in shape first, then in area."""
+
+        def distance(size: tuple[int, int]) -> tuple[float, float]:
+            shape = abs(math.log((size[0] / size[1]) / (width / height)))
+            return round(shape, 2), abs(math.log((size[0] * size[1]) / (width * height)))
+
+        return min(self.sizes, key=distance)
 
     def input_error(self, width: int, height: int) -> str | None:
         if max(width, height) > self.max_input_side:

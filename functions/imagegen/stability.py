@@ -19,7 +19,9 @@ _MAX_INPUT_BYTES = 10 * 1024 * 1024  # registry.API_BODY_LIMIT_BYTES: what a fun
 _SEED = Range(0, 4_294_967_294, default=0)
 _GENERATOR_SEED = Range(0, 4_294_967_295, default=0)
 _PROMPT = chars(1, 10_000)  # AWS lists a minimum of 0; the Stability API requires text
-_FANOUT = Range(1, 5, default=1)  # one image per call: numberOfImages fans out
+# One image per call: numberOfImages fans out into calls with distinct seeds, for every model and
+# task whose request takes a count (generation, inpainting, outpainting).
+_FANOUT = Range(1, 5, default=1)
 _GROW_MASK = Range(0, 20, default=5, unit="px")
 _STRENGTH = Range(0.0, 1.0, default=0.7)
 
@@ -217,7 +219,7 @@ STABILITY_MODELS: tuple[ModelSpec, ...] = (
         "Stability AI Inpaint",
         "inpainting",
         NativeBody({**_TEXT, **_MASKED, **_OUTPUT, **_STYLE}, convert=_INVERTED_MASK),
-        {**_TEXT_LIMITS, "growMask": _GROW_MASK},
+        {**_TEXT_LIMITS, "growMask": _GROW_MASK, "numberOfImages": _FANOUT},
         required=frozenset({"prompt", "maskImage"}),
         input_rules=("the mask is required (an alpha-channel mask is not used)",),
     ),
@@ -241,6 +243,7 @@ STABILITY_MODELS: tuple[ModelSpec, ...] = (
         {
             "prompt": _PROMPT,
             "seed": _SEED,
+            "numberOfImages": _FANOUT,
             **{side: Range(0, 2000, default=0, unit="px") for side in ("left", "right", "up", "down")},
             # AWS: 0.1-1.0; mirrors of the Stability API: 0-1 (UNCONFIRMED: 0.1 is safe).
             "creativity": Range(0.1, 1.0, default=0.5),
@@ -293,7 +296,7 @@ STABILITY_MODELS: tuple[ModelSpec, ...] = (
             title,
             "text-to-image",
             _CONTROL,
-            {**_TEXT_LIMITS, "controlStrength": _STRENGTH},
+            {**_TEXT_LIMITS, "controlStrength": _STRENGTH, "numberOfImages": _FANOUT},
             required=frozenset({"conditionImage"}),
         )
         for name, title in (
@@ -308,7 +311,7 @@ STABILITY_MODELS: tuple[ModelSpec, ...] = (
         NativeBody(
             {**_TEXT, "styleImage": "image", "aspectRatio": "aspect_ratio", "fidelity": "fidelity", **_OUTPUT, **_STYLE}
         ),
-        {**_TEXT_LIMITS, "fidelity": Range(0.0, 1.0, default=0.5)},
+        {**_TEXT_LIMITS, "fidelity": Range(0.0, 1.0, default=0.5), "numberOfImages": _FANOUT},
         required=frozenset({"styleImage"}),
     ),
     _service(

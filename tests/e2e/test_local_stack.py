@@ -85,7 +85,7 @@ def test_configured_origins_get_preflight_answers_and_cors_headers(stack):
         assert response.status == 204
         assert response.headers["Access-Control-Allow-Origin"] == origin
         assert "X-Api-Key" in response.headers["Access-Control-Allow-Headers"]
-    for key in (True, False):  # the function's answer, and the gateway's own 403
+    for key in (True, False):  # the function's answer, and the gateway's own 401
         request = urllib.request.Request(
             stack.info["api"] + "/models",
             headers={"Origin": origin, **({"x-api-key": stack.info["apiKey"]} if key else {})},
@@ -97,9 +97,9 @@ def test_configured_origins_get_preflight_answers_and_cors_headers(stack):
         assert response.headers["Access-Control-Allow-Origin"] == origin, key
 
 
-def test_without_the_api_key_it_is_403_and_unknown_routes_404(stack):
+def test_without_the_api_key_it_is_401_and_unknown_routes_404(stack):
     status, body = stack.call("POST", "/v1/text-to-image", {"prompt": "x"}, key=False)
-    assert status == 403 and body["error"]["code"] == "forbidden"
+    assert status == 401 and body["error"]["code"] == "invalid_api_key"
     status, body = stack.call("GET", "/v1/nothing-here")
     assert status == 404 and body["error"]["code"] == "not_found"
 

@@ -100,8 +100,10 @@ def test_an_unserved_model_is_a_bad_request_error_listing_the_served_ones(client
 def test_a_wrong_key_is_refused(stack):
     stranger = openai.OpenAI(api_key="sk-wrong", base_url=stack.info["api"], max_retries=0)
 
-    with pytest.raises(openai.PermissionDeniedError):
+    with pytest.raises(openai.AuthenticationError) as raised:
         stranger.images.generate(prompt="a fox")
+
+    assert raised.value.status_code == 401 and raised.value.code == "invalid_api_key"
 
 
 def test_the_openapi_document_is_served_without_a_key(stack):
@@ -114,3 +116,59 @@ def test_the_openapi_document_is_served_without_a_key(stack):
     )
     # Served at the address it was fetched from, so tools can call the API from it.
     assert document["servers"] == [{"url": stack.info["api"].removesuffix("/v1")}]
+
+
+# --- the SDK's other documented calls --------------------------------------------------------
+
+
+def test_models_list_shows_the_served_models_and_openais_names(client):
+    ids = {model.id for model in client.models.list()}
+
+    assert {"gpt-image-1", "dall-e-3", "nova-canvas", "stable-image-core"} <= ids
+
+
+def test_generate_with_stream_yields_a_completed_event_per_image(client):
+    stream = client.images.generate(model="gpt-image-1", prompt="a lighthouse", n=2, size="1024x1024", stream=True)
+
+    events = list(stream)
+    assert [event.type for event in events] == ["image_generation.completed"] * 2
+    image = Image.open(io.BytesIO(base64.b64decode(events[0].b64_json)))
+    assert image.size == (1024, 1024) and events[0].output_format == "png"
+
+
+def test_edit_with_stream_yields_image_edit_events(client):
+    stream = client.images.edit(
+        image=("scene.png", png(scene()), "image/png"), prompt="a hat", model="gpt-image-1", stream=True
+    )
+
+    events = list(stream)
+    assert events and all(event.type == "image_edit.completed" for event in events)
+
+
+def test_an_edit_with_a_mask_makes_n_images(client):
+    result = client.images.edit(
+        image=("scene.png", png(scene()), "image/png"),
+        mask=("mask.png", png(transparent_centre()), "image/png"),
+        prompt="a blue door",
+        model="stable-image-inpaint",
+        n=2,
+        response_format="b64_json",
+    )
+
+    assert len(result.data) == 2 and result.data[0].b64_json != result.data[1].b64_json
+
+
+def test_a_gpt_image_answer_is_base64_in_the_asked_format(client):
+    result = client.images.generate(model="gpt-image-1", prompt="a fox", output_format="webp", size="1024x1024")
+
+    image = Image.open(io.BytesIO(base64.b64decode(result.data[0].b64_json)))
+    assert image.format == "WEBP" and result.data[0].url is None
+
+
+def test_a_transparent_background_has_transparent_pixels(client):
+    result = client.images.generate(
+        model="gpt-image-1", prompt="a red square", background="transparent", size="1024x1024"
+    )
+
+    image = Image.open(io.BytesIO(base64.b64decode(result.data[0].b64_json))).convert("RGBA")
+    assert image.getchannel("A").getextrema()[0] == 0, "some pixels are transparent"

@@ -27,7 +27,7 @@ def test_make_smoke_fails_clearly_on_a_wrong_key(stack):
     run = make_smoke(stack.info["api"], "not-the-key")
 
     assert run.returncode != 0
-    assert "FAIL models: the API refused the key" in run.stderr and "403" in run.stderr
+    assert "FAIL models: the API refused the key" in run.stderr and "401" in run.stderr
     assert "Traceback" not in run.stderr
 
 

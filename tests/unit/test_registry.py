@@ -51,9 +51,12 @@ def test_models_description_is_json_and_shows_lifecycle():
     assert titan_lacks <= set(models["titan-image-v1"]["unsupportedFields"]["text-to-image"])
     # A Stability model takes exactly its native body's fields: everything else is unsupported.
     sketch = models["stable-image-control-sketch"]
-    assert {"width", "height", "cfgScale", "controlMode", "styleImage", "numberOfImages"} <= set(
+    assert {"width", "height", "cfgScale", "controlMode", "styleImage"} <= set(
         sketch["unsupportedFields"]["text-to-image"]
     )
+    # One image per call, and a count fans out.
+    assert "numberOfImages" not in sketch["unsupportedFields"]["text-to-image"]
+    assert sketch["limits"]["numberOfImages"]["max"] == 5
     assert sketch["requiredFields"] == {"text-to-image": ["conditionImage"]}
     assert sketch["modelId"] == "us.stability.stable-image-control-sketch-v1:0"
 

@@ -43,7 +43,7 @@ def fields_named(error: ImageGenError) -> set[str]:
         ("stable-outpaint", "outpainting", {"image": IMG, "left": 10}, "maskPrompt"),
         ("stable-outpaint", "outpainting", {"image": IMG, "left": 10}, "negativePrompt"),
         ("stable-image-inpaint", "inpainting", {"image": IMG, "prompt": "x"}, "maskPrompt"),
-        ("stable-image-inpaint", "inpainting", {"image": IMG, "prompt": "x"}, "numberOfImages"),
+        ("stable-fast-upscale", "upscale", {"image": IMG}, "negativePrompt"),
         ("stable-image-control-sketch", "text-to-image", {"prompt": "x", "conditionImage": IMG}, "controlMode"),
     ],
 )
@@ -98,7 +98,20 @@ RANGES = [
      "seed", 0, -1, 4_294_967_294, 4_294_967_295),
     ("stable-image-ultra", "text-to-image", {"prompt": "x"}, "seed", 0, -1, 4_294_967_295, 4_294_967_296),
     ("sd3-5-large", "text-to-image", {"prompt": "x"}, "numberOfImages", 1, 0, 5, 6),
+    ("stable-image-inpaint", "inpainting", {"image": IMG, "prompt": "x", "maskImage": mask_b64(512, 512)},
+     "numberOfImages", 1, 0, 5, 6),
 ]  # fmt: skip
+
+
+def test_an_edit_service_fans_out_numberofimages_into_calls_with_distinct_seeds():
+    built = build_request(
+        "inpainting",
+        {"model": "stable-image-inpaint", "image": IMG, "prompt": "a cat", "maskImage": mask_b64(512, 512),
+         "numberOfImages": 3, "seed": 7},
+    )  # fmt: skip
+
+    assert [body["seed"] for body in built.bodies] == [7, 8, 9] and built.requested == 3
+    assert all("number_of_images" not in body and "numberOfImages" not in body for body in built.bodies)
 
 
 @pytest.mark.parametrize(("model", "task", "payload", "field", "low", "below", "high", "above"), RANGES)

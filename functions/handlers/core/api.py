@@ -16,6 +16,7 @@ from .jobs import Job
 
 if TYPE_CHECKING:
     from imagegen import BuiltRequest
+    from imagegen.images import Conversion
 
 log = get_logger()
 
@@ -67,10 +68,13 @@ def run_task(task: str, payload: Any, context: Any, base_url: str, arrived: floa
     return rendered
 
 
-def execute(task: str, payload: Any, context: Any, base_url: str, arrived: float) -> Outcome:
+def execute(
+    task: str, payload: Any, context: Any, base_url: str, arrived: float, conversion: Conversion | None = None
+) -> Outcome:
     """Validate, then start a job or run the request within the API's time and store it.
 
-    ``arrived`` (``http.arrival``) is when the API's timeout started counting.
+    ``arrived`` (``http.arrival``) is when the API's timeout started counting; ``conversion``, an
+    image format the caller wants that the model does not write (sync requests only).
     """
     config = settings()
     built = jobs.prepare(task, payload, config)
@@ -99,6 +103,8 @@ def execute(task: str, payload: Any, context: Any, base_url: str, arrived: float
         metrics.emit(task, built.model, {metrics.JOBS_FAILED: 1})
         raise
     model_ms = round((time.monotonic() - called) * 1000)
+    if conversion is not None:
+        parsed = jobs.converted(parsed, conversion)
     try:
         manifest = jobs.finish(job, parsed, {"modelMs": model_ms})
     except storage.StorageError as exc:
@@ -173,6 +179,9 @@ def create_upload(event: http.Event, context: Any) -> http.Response:
 
 @http.api
 def list_models(event: http.Event, context: Any) -> http.Response:
+    """The served models with their limits and lifecycle, each task's default, and the same
+    models (with the OpenAI names clients send) as OpenAI's model list, which OpenAI's SDK and
+    the chat UIs' model pickers read."""
     from imagegen.registry import default_model, describe_models
 
     config = settings()
@@ -180,4 +189,33 @@ def list_models(event: http.Event, context: Any) -> http.Response:
     models = [model for model in describe_models(config.model_ids) if model["name"] in served]
     # The model each task's requests get when they name none.
     defaults = {task: default_model(task, config.default_models) for task in sorted(config.served_tasks)}
-    return http.response(200, {"models": models, "defaults": defaults})
+    return http.response(
+        200, {"object": "list", "data": openai_model_list(models, config), "models": models, "defaults": defaults}
+    )
+
+
+# Who makes each family of models, as OpenAI's list says who owns a model.
+_OWNERS = {"nova": "amazon", "titan": "amazon", "stability": "stability.ai", "gemini": "google", "imagen": "google"}
+
+
+def openai_model_list(models: list[dict[str, Any]], config: Settings) -> list[dict[str, Any]]:
+    """``{id, object: "model", created, owned_by}`` for each served model and OpenAI name."""
+    from datetime import UTC, datetime
+
+    from imagegen.registry import MODELS
+
+    def created(name: str) -> int:
+        launched = MODELS[name].lifecycle.launched
+        return int(datetime(launched.year, launched.month, launched.day, tzinfo=UTC).timestamp()) if launched else 0
+
+    listed = [
+        {"id": model["name"], "object": "model", "created": created(model["name"]),
+         "owned_by": _OWNERS.get(MODELS[model["name"]].family, "serverless-imagegen")}
+        for model in models
+    ]  # fmt: skip
+    listed += [
+        {"id": alias, "object": "model", "created": 0, "owned_by": "serverless-imagegen"}
+        for alias in config.openai_aliases
+        if alias not in MODELS
+    ]
+    return listed

@@ -26,6 +26,7 @@ from .config import Settings, settings
 
 if TYPE_CHECKING:
     from imagegen import BuiltRequest, ParsedResponse
+    from imagegen.images import Conversion
 
 log = get_logger()
 
@@ -179,6 +180,25 @@ def parse_all(
     if not result.images:
         raise filtered_error(model, result)
     return result
+
+
+def converted(parsed: ParsedResponse, conversion: Conversion) -> ParsedResponse:
+    """The images in the format the caller asked for, where the model wrote another."""
+    from imagegen.images import convert_image
+
+    if all(mime == conversion.mime_type for mime in parsed.mime_types):
+        return parsed
+    images = [
+        data if mime == conversion.mime_type else convert_image(data, conversion)
+        for data, mime in zip(parsed.images, parsed.mime_types, strict=True)
+    ]
+    note = f"converted by this service to {conversion.mime_type} (the model writes {parsed.mime_types[0]})"
+    return replace(
+        parsed,
+        images=images,
+        mime_types=[conversion.mime_type] * len(images),
+        warnings=[*parsed.warnings, note],
+    )
 
 
 def finish(job: Job, parsed: ParsedResponse, timings: dict[str, Any] | None = None) -> dict[str, Any]:

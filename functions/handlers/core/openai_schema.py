@@ -1,9 +1,10 @@
 """The OpenAI Images API's request bodies as this service accepts them: the routes validate with
 these models and the OpenAPI document is generated from them, so the two cannot disagree.
 
-Every parameter of OpenAI's reference is named; what the service cannot honour is refused by
-the route with a 400 naming it, and the cosmetic ones (``COSMETIC``) are accepted and ignored
-with a warning. Anything else is an unknown parameter.
+Every parameter of OpenAI's reference is named and every value OpenAI accepts is accepted: the
+route maps it to the model, does it itself (a format conversion, a transparent background, a
+fan-out), or ignores it with a warning; the cosmetic ones (``COSMETIC``) are always ignored with
+a warning. Anything else is an unknown parameter.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Optional and cosmetic in OpenAI's reference: nothing here depends on them.
-COSMETIC = frozenset({"style", "user", "safety_identifier", "moderation", "output_compression", "input_fidelity"})
+COSMETIC = frozenset({"style", "user", "safety_identifier", "moderation", "input_fidelity"})
 
 _SIZE = re.compile(r"^(auto|[1-9][0-9]{0,4}x[1-9][0-9]{0,4})$")
 # A file part of the form (pydantic documents bytes as a binary string).
@@ -29,10 +30,12 @@ class _Common(BaseModel):
     size: str | None = Field(
         None,
         json_schema_extra={"pattern": _SIZE.pattern},
-        description="WIDTHxHEIGHT; a model that takes aspect ratios gets the nearest one",
+        description="WIDTHxHEIGHT or auto; the model makes the nearest size (or aspect ratio) it can, and says so",
         examples=["1024x1024", "auto"],
     )
-    response_format: Literal["url", "b64_json"] | None = None
+    response_format: Literal["url", "b64_json"] | None = Field(
+        None, description="Default: b64_json for gpt-image-* model names (as OpenAI answers them), else url"
+    )
     user: str | None = None
 
     @field_validator("size")
@@ -48,13 +51,17 @@ class _Creative(_Common):
     quality: Literal["auto", "low", "medium", "high", "standard", "hd"] | None = Field(
         None, description="Nova Canvas: high/hd = premium, else standard; ignored by other models"
     )
-    output_format: Literal["png", "jpeg", "webp"] | None = None
-    background: Literal["transparent", "opaque", "auto"] | None = Field(
-        None, description="transparent is refused: POST /v1/background-removal makes transparent images"
+    output_format: Literal["png", "jpeg", "webp"] | None = Field(
+        None, description="A format the model does not write is converted by the service"
     )
-    stream: bool | None = Field(None, description="true is refused: images are not streamed")
-    partial_images: int | None = Field(None, ge=0, le=3, description="Above 0 is refused")
-    output_compression: int | None = Field(None, ge=0, le=100)
+    background: Literal["transparent", "opaque", "auto"] | None = Field(
+        None, description="transparent: the deployment's background-removal model cuts each image out (png or webp)"
+    )
+    stream: bool | None = Field(
+        None, description="true: OpenAI's server-sent events, one <kind>.completed per image, sent when all are made"
+    )
+    partial_images: int | None = Field(None, ge=0, le=3, description="No model makes partial images: none are sent")
+    output_compression: int | None = Field(None, ge=0, le=100, description="JPEG/WebP quality; the service encodes")
     moderation: Literal["low", "auto"] | None = None
     safety_identifier: str | None = None
 

@@ -12,13 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from imagegen.errors import (
     ContentFilteredError,
-    ForbiddenError,
     ImageGenError,
     InternalError,
     InvalidRequestError,
     NotFoundError,
     PayloadTooLargeError,
     ThrottledError,
+    UnauthorizedError,
     UpstreamError,
     UpstreamTimeoutError,
 )
@@ -94,7 +94,18 @@ class Upload(_Open):
     maxBytes: int
 
 
+class OpenAIModel(_Open):
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
 class Models(_Open):
+    """The served models, and the same as OpenAI's model list (with the OpenAI names clients send)."""
+
+    object: Literal["list"]
+    data: list[OpenAIModel]
     models: list[dict[str, Any]]
     defaults: dict[str, str] = Field(description="Each served task's model for requests that name none")
 
@@ -115,8 +126,25 @@ class OpenAIImages(_Open):
     created: int
     data: list[OpenAIImage]
     job_id: str | None = Field(None, description="The stored job: GET /v1/jobs/{id}")
+    job_ids: list[str] | None = Field(None, description="Every job of the answer, when it took more than one")
     model: str | None = Field(None, description="The model that made the images")
+    size: str | None = None
+    output_format: Literal["png", "jpeg", "webp"] | None = None
+    background: str | None = None
     warnings: list[str] | None = Field(None, description="Parameters ignored or adapted, and the model's notes")
+
+
+class OpenAIImageEvent(_Open):
+    """One image of a stream (``stream: true``), as OpenAI's SDK reads it."""
+
+    type: Literal["image_generation.completed", "image_edit.completed"]
+    b64_json: str
+    created_at: int
+    size: str
+    quality: str
+    background: str
+    output_format: Literal["png", "jpeg", "webp"]
+    usage: dict[str, Any]
 
 
 class OpenAIErrorBody(_Open):
@@ -131,14 +159,14 @@ class OpenAIError(_Open):
 
 
 # What each kind of route may answer besides its successes (the error classes' statuses).
-_TASK_ERRORS = (InvalidRequestError, ForbiddenError, PayloadTooLargeError, ContentFilteredError, ThrottledError,
+_TASK_ERRORS = (InvalidRequestError, UnauthorizedError, PayloadTooLargeError, ContentFilteredError, ThrottledError,
                 InternalError, UpstreamError, UpstreamTimeoutError)  # fmt: skip
 _ERRORS: dict[str, tuple[type[ImageGenError], ...]] = {
     "task": _TASK_ERRORS,
     "openai": _TASK_ERRORS,
-    "jobs": (InvalidRequestError, ForbiddenError, NotFoundError, InternalError, UpstreamError),
-    "uploads": (InvalidRequestError, ForbiddenError, PayloadTooLargeError, InternalError),
-    "models": (ForbiddenError, InternalError),
+    "jobs": (InvalidRequestError, UnauthorizedError, NotFoundError, InternalError, UpstreamError),
+    "uploads": (InvalidRequestError, UnauthorizedError, PayloadTooLargeError, InternalError),
+    "models": (UnauthorizedError, InternalError),
     "openapi": (),
 }
 
@@ -190,6 +218,22 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
         str(status): {"description": description, "content": _content(model, schemas)}
         for status, (description, model) in responses.items()
     }
+    if route.module in _STREAMED:
+        # Each server-sent event (with stream: true): `event` names it, `data` is its JSON.
+        operation["responses"]["200"]["content"]["text/event-stream"] = {
+            "itemSchema": {
+                "type": "object",
+                "required": ["event", "data"],
+                "properties": {
+                    "event": {"type": "string", "pattern": r"^image_(generation|edit)\.completed$"},
+                    "data": {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": _ref(OpenAIImageEvent, schemas),
+                    },
+                },
+            }
+        }
     error_model = OpenAIError if route.kind == "openai" else Error
     for error in _ERRORS.get(route.kind, ()):
         operation["responses"].setdefault(
@@ -197,6 +241,10 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
             {"description": error.code, "content": {"application/json": {"schema": _ref(error_model, schemas)}}},
         )
     return operation
+
+
+# The routes that answer OpenAI's server-sent events when asked to stream.
+_STREAMED = ("images_generations", "images_edits")
 
 
 def _content(model: type[BaseModel] | None, schemas: dict[str, Any]) -> dict[str, Any]:
