@@ -24,10 +24,13 @@ LINTED := functions infra local tests tools client app.py
 run: $(STAMP)
 	$(BIN)/python -m local
 
-# Runs every test, including the CDK synth with cdk-nag and cfn-lint (tests/infra).
+# Runs every test, including the CDK synth with cdk-nag and cfn-lint (tests/infra), on a worker
+# per core (up to 4; tests/parallel.py keeps together the tests that share a costly fixture).
+# The browser tests need Chromium: installed here as root, else they skip saying how.
 test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check $(LINTED)
-	$(BIN)/python -m pytest
+	bash tools/ensure_browser.sh
+	$(BIN)/python -m pytest -n logical --maxprocesses=4 --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)

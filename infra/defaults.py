@@ -12,6 +12,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from core.topology import PROCESS_ENVIRONMENT
+
 from . import HANDLERS_DIR
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -128,7 +130,7 @@ def python_function(
         description=description,
         memory_size=memory_mb,
         timeout=timeout,
-        environment=dict(environment),
+        environment={**PROCESS_ENVIRONMENT, **environment},
         layers=[layer],
         tracing=lambda_.Tracing.ACTIVE,
         log_group=log_group,

@@ -11,6 +11,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from aws_cdk import AssetHashType
@@ -59,8 +60,10 @@ def build_layer(cache_dir: Path = CACHE_DIR) -> tuple[Path, str]:
     target = cache_dir / key
     if (target / ".complete").exists():
         return target, key
-    staging = cache_dir / f"{key}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
+    # Each process stages its own build: two synths at once (a CLI synth beside a test) never
+    # write into, or delete, the other's folder.
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{key}.", suffix=".partial", dir=cache_dir))
     site = staging / "python"
     platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
     subprocess.run(
@@ -75,8 +78,14 @@ def build_layer(cache_dir: Path = CACHE_DIR) -> tuple[Path, str]:
     for cache in site.rglob("__pycache__"):
         shutil.rmtree(cache)
     (staging / ".complete").write_text(key)
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
+    if target.exists() and not (target / ".complete").exists():
+        shutil.rmtree(target, ignore_errors=True)  # what a build that died left behind
+    try:
+        staging.rename(target)
+    except OSError:  # another process finished the same build first: its folder is as good
+        shutil.rmtree(staging, ignore_errors=True)
+        if not (target / ".complete").exists():
+            raise
     return target, key
 
 

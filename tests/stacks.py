@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from aws_cdk.assertions import Template
+from typing import TYPE_CHECKING, Any
 
 from imagegen.registry import BEDROCK_MODELS, SEED_TASKS
+
+if TYPE_CHECKING:
+    from aws_cdk.assertions import Template
 
 # The account and region the handler tests' moto backend uses: the deployed template is
 # synthesized for exactly these, as `cdk deploy` does with real credentials.
@@ -110,6 +111,10 @@ def synthesize(
     outdir: Path, context: dict | None = None, *, account: str | None = None, region: str | None = None
 ) -> Synth:
     """Synthesize like ``python app.py``; with ``account``/``region`` like ``cdk deploy`` does."""
+    # Imported here: loading aws_cdk starts a Node.js process, which only a synth needs (not,
+    # for one, pytest-xdist's controller, which loads this module through tests/conftest.py).
+    from aws_cdk.assertions import Template
+
     from app import build_app
 
     with _environment(CDK_DEFAULT_ACCOUNT=account, CDK_DEFAULT_REGION=region):

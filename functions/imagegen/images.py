@@ -161,6 +161,16 @@ def inspect_image(data: bytes) -> ImageInfo:
     raise ImageFormatError("must be a PNG, JPEG or WebP image")
 
 
+def image_size(data: bytes) -> tuple[int, int]:
+    """An image's size as its header declares it, for images a model made (its answer is
+    trusted as to structure): a PNG's first chunk, not a walk over every chunk and its CRC,
+    which ``inspect_image`` makes of a caller's image."""
+    if sniff_format(data) == "png" and data[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", data[16:24])
+        return width, height
+    return inspect_image(data).size
+
+
 def _inspect_png(data: bytes) -> ImageInfo:
     pos = len(PNG_SIGNATURE)
     header: tuple[int, ...] | None = None

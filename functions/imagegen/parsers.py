@@ -26,6 +26,9 @@ class ParsedResponse:
     warnings: list[str] = field(default_factory=list)
     # Gemini's token counts (usageMetadata), summed over a fan-out.
     usage: dict[str, int] = field(default_factory=dict)
+    # Each image as the model sent it, strict base64 (checked by the decode): an answer that
+    # carries the images inline takes these as they are instead of encoding them again.
+    encoded: list[str] = field(default_factory=list, repr=False)
 
 
 def parse_response(model: str, native: Any, requested: int) -> ParsedResponse:
@@ -69,17 +72,20 @@ def combine(parts: Iterable[ParsedResponse], requested: int) -> ParsedResponse:
     seeds: list[int | None] = []
     warnings: list[str] = []
     usage: dict[str, int] = {}
+    encoded: list[str] | None = []
     for part in parts:
+        encoded = encoded + part.encoded if encoded is not None and len(part.encoded) == len(part.images) else None
         images += part.images
         mimes += part.mime_types
         seeds += part.seeds
         warnings += [w for w in part.warnings if w not in warnings]
         for name, tokens in part.usage.items():
             usage[name] = usage.get(name, 0) + tokens
-    return ParsedResponse(images, mimes, seeds, max(requested - len(images), 0), warnings, usage)
+    return ParsedResponse(images, mimes, seeds, max(requested - len(images), 0), warnings, usage, encoded or [])
 
 
-def _decode(value: Any, where: str) -> tuple[bytes, str]:
+def _decode(value: Any, where: str) -> tuple[bytes, str, str]:
+    """The image, its MIME type, and its base64 as sent (strict: only the base64 alphabet)."""
     if not isinstance(value, str):
         raise UpstreamError(f"{where} is not a base64 string")
     try:
@@ -89,7 +95,7 @@ def _decode(value: Any, where: str) -> tuple[bytes, str]:
     kind = sniff_format(data)
     if kind is None:
         raise UpstreamError(f"{where} is not a PNG, JPEG or WebP image")
-    return data, MIME_TYPES[kind]
+    return data, MIME_TYPES[kind], value
 
 
 def _task_type(native: dict[str, Any], requested: int) -> ParsedResponse:
@@ -103,12 +109,13 @@ def _task_type(native: dict[str, Any], requested: int) -> ParsedResponse:
 
 
 def _unseeded(
-    decoded: list[tuple[bytes, str]], requested: int, warnings: list[str], usage: dict[str, int] | None = None
+    decoded: list[tuple[bytes, str, str]], requested: int, warnings: list[str], usage: dict[str, int] | None = None
 ) -> ParsedResponse:
     """A result whose images report no seed: what was asked for and not returned is filtered."""
     return ParsedResponse(
-        images=[data for data, _ in decoded],
-        mime_types=[mime for _, mime in decoded],
+        images=[data for data, _, _ in decoded],
+        mime_types=[mime for _, mime, _ in decoded],
+        encoded=[text for _, _, text in decoded],
         seeds=[None] * len(decoded),
         filtered=max(requested - len(decoded), 0),
         warnings=warnings,
@@ -123,16 +130,16 @@ def _stability(model: str, native: dict[str, Any], requested: int) -> ParsedResp
         raise UpstreamError("images, finish_reasons and seeds must be lists")
     if _STABILITY_INFERENCE_ERROR in reasons:
         raise UpstreamError(f"{model} reported an inference error; retry the request")
-    kept: list[tuple[bytes, str, int | None]] = []
+    kept: list[tuple[bytes, str, int | None, str]] = []
     warnings: list[str] = []
     for index, value in enumerate(images):
         reason = reasons[index] if index < len(reasons) else None
         if reason is not None:
             warnings.append(str(reason))
             continue
-        data, mime = _decode(value, f"images[{index}]")
+        data, mime, text = _decode(value, f"images[{index}]")
         seed = seeds[index] if index < len(seeds) and isinstance(seeds[index], int) else None
-        kept.append((data, mime, seed))
+        kept.append((data, mime, seed, text))
     # A filtered call may return no image at all, only its reason.
     warnings += [str(r) for r in reasons[len(images) :] if r is not None]
     return ParsedResponse(
@@ -141,6 +148,7 @@ def _stability(model: str, native: dict[str, Any], requested: int) -> ParsedResp
         seeds=[k[2] for k in kept],
         filtered=max(requested - len(kept), 0),
         warnings=warnings,
+        encoded=[k[3] for k in kept],
     )
 
 
@@ -149,7 +157,7 @@ def _vertex(native: dict[str, Any], requested: int) -> ParsedResponse:
     predictions = native.get("predictions") or []
     if not isinstance(predictions, list):
         raise UpstreamError("predictions is not a list")
-    kept: list[tuple[bytes, str]] = []
+    kept: list[tuple[bytes, str, str]] = []
     warnings: list[str] = []
     for index, prediction in enumerate(predictions):
         if not isinstance(prediction, dict):
@@ -180,7 +188,7 @@ def _gemini(native: dict[str, Any], requested: int) -> ParsedResponse:
     if not isinstance(candidates, list):
         raise UpstreamError("candidates is not a list")
     usage = {name: int(value) for name, value in (native.get("usageMetadata") or {}).items() if name in _GEMINI_USAGE}
-    kept: list[tuple[bytes, str]] = []
+    kept: list[tuple[bytes, str, str]] = []
     warnings: list[str] = []
     if not candidates:
         feedback = native.get("promptFeedback") or {}

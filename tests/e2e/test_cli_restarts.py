@@ -79,7 +79,8 @@ class FakeApi:
                     super().shutdown_request(request)
 
         server = Server(("127.0.0.1", port), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # A short poll: stop() waits for one, once or twice per test.
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         return server
 
     def answer(self, request: BaseHTTPRequestHandler) -> None:

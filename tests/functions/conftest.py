@@ -4,6 +4,9 @@ import json
 from collections.abc import Iterator
 
 import boto3
+import botocore.loaders
+import botocore.session
+import iam_report
 import pytest
 from fake_bedrock import FakeBedrock
 from harness import BEDROCK_REGION, INPUT_BUCKET, OUTPUT_BUCKET, REGION, STATE_MACHINE_NAME, Aws
@@ -11,7 +14,7 @@ from iam_audit import RECORDER, audit_handlers, denied, policies_for, unused
 from moto import mock_aws
 from stacks import SEED_DEFAULTS
 
-from core import clients
+from core import clients, http
 
 # Before any test module imports a handler: every handler call is audited against IAM.
 audit_handlers()
@@ -43,7 +46,14 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         monkeypatch.setenv(name, value)
     for name in ("IMAGEGEN_MODEL_IDS", "IMAGEGEN_MODELS", "IMAGEGEN_PRESIGN_TTL_SECONDS", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
+    # A warm container: the time since this process imported the handlers (a synth, other tests)
+    # is no request's wait, and would shorten the sync deadline of the first request a process
+    # makes. test_time_budgets.py sets a cold start where it means one.
+    monkeypatch.setattr(http, "_first_request", False)
     with mock_aws():
+        # moto starts each test on a new default session; this one shares the parsed service
+        # models, which are read-only (credentials, config and clients stay per test).
+        boto3.DEFAULT_SESSION = boto3.Session(botocore_session=_session_with_shared_models())
         s3 = boto3.client("s3", region_name=REGION)
         for bucket in (OUTPUT_BUCKET, INPUT_BUCKET):
             s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -62,6 +72,17 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         fake.install(clients.bedrock(long=True))
         yield Aws(s3, sfn, machine["stateMachineArn"], fake)
     clients.reset()
+
+
+# botocore's JSON models (endpoints, S3's ~3 MB service model), parsed once for the run: a fresh
+# session parses them again, ~50 ms for every test that uses moto.
+_MODELS = botocore.loaders.create_loader()
+
+
+def _session_with_shared_models() -> botocore.session.Session:
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _MODELS)
+    return session
 
 
 _USED: dict[str, set] = {}
@@ -109,18 +130,11 @@ def _policies(stack: str, synth):
     return _POLICIES[stack]
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    """Grants of the deployed stack that no handler test needed: candidates to remove. Most are
-    Bedrock model ARNs no single test calls; ``--iam-unused`` lists them."""
-    if "deployed" not in _POLICIES:
-        return
-    grants = unused(_POLICIES["deployed"], _USED.get("deployed", set()))
-    if not config.getoption("--iam-unused"):
-        terminalreporter.write_line(f"IAM audit: {len(grants)} grants no handler test used (--iam-unused lists them)")
-        return
-    terminalreporter.section("IAM grants no handler test used")
-    for grant in grants:
-        terminalreporter.write_line(f"{grant.role}: {grant.action} on {grant.resource}")
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The deployed stack's grants this process's tests left unused, for the run's one summary
+    line (tests/iam_report.py; ``--iam-unused`` lists them)."""
+    if "deployed" in _POLICIES:
+        iam_report.hand_over(session.config, unused(_POLICIES["deployed"], _USED.get("deployed", set())))
 
 
 @pytest.fixture

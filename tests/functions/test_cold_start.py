@@ -79,8 +79,27 @@ def test_task_handler_import_stays_close_to_import_boto3():
 def test_the_first_request_stays_within_a_bound_of_the_bare_floor():
     """Import + clients + the first text-to-image request, Bedrock and S3 answered at botocore's
     before-send hook, against three bare boto3 clients making the same calls (tools/bench.py)."""
-    handler, floor = bench.first_request("handler", runs=5), bench.first_request("floor", runs=5)
+    # Interleaved, best of 5 each: in a parallel run the other workers' load comes and goes, and
+    # so weighs on both sides alike.
+    runs = [(bench.first_request("handler", runs=1), bench.first_request("floor", runs=1)) for _ in range(5)]
+    handler, floor = min(run[0] for run in runs), min(run[1] for run in runs)
 
-    # Measured here at 1.6-1.75x: pydantic's import and the request models' build (~50-80 ms)
-    # are what the floor does not pay. `make bench` reports it against the 1.25x goal.
+    # Measured here at 1.6-1.75x against the bare InvokeModel and decode: pydantic's import and the
+    # request model's build (~50-70 ms) are what the floor does not pay. `make bench` reports it
+    # against the 1.25x goal.
     assert handler <= 2.25 * floor, f"first request {handler:.0f} ms against a floor of {floor:.0f} ms"
+
+
+def test_the_warm_hot_path_stays_within_a_bound_of_the_bare_work():
+    """`make bench`'s warm ratios (handler / the bare InvokeModel + json.loads + b64decode), as it
+    measures them, in a process set up as the functions' are; generous bounds over the 1.5x goals
+    (measured here at 1.27-1.34x), since the test suite shares the machine."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "bench.py"), "--runs", "5", "--json"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "BENCH_SIDE": "1024"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    ratios = json.loads(result.stdout.strip().splitlines()[-1])
+
+    for label in ("warm, 1 image, url", "warm, 4 images, url", "warm, 1 image, base64"):
+        assert ratios[label] <= 2.0, f"{label}: {ratios[label]:.2f}x the bare work (goal 1.5x)"

@@ -173,6 +173,19 @@ def test_the_response_size_is_computed_without_serializing_it_again():
         assert http.encoded_size(rendered) == len(json.dumps(rendered))
 
 
+def test_an_answer_with_base64_spliced_in_is_the_json_of_the_same_body_and_sized_exactly():
+    """The model's base64 goes into the answer as it came, without the encoder scanning it."""
+    from core import http
+
+    images = [http.Base64Text("QUJD" * 1000 + "+/=="), http.Base64Text("AAAA")]
+    body = {"id": 'a "job"', "images": [{"base64": images[0], "seed": 1}, {"base64": images[1]}], "note": "\\"}
+
+    rendered, size = http.sized_response(200, body, {"Location": "https://x/v1/jobs/1"})
+
+    assert json.loads(rendered["body"]) == json.loads(json.dumps(body))
+    assert size == len(json.dumps(rendered))
+
+
 def test_stable_image_core_fans_out_concurrently_with_consecutive_seeds(aws):
     event = api_event(
         "/v1/text-to-image",

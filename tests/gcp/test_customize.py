@@ -156,7 +156,10 @@ def test_a_blocked_prompt_is_422_with_the_models_reason(client, google):
     assert status == 422 and message in result["error"]["message"]
 
 
-def test_429_is_retried_then_succeeds(client, google):
+def test_429_is_retried_then_succeeds(client, google, monkeypatch):
+    import vertex
+
+    monkeypatch.setattr(vertex, "BACKOFF_FACTOR", 0)  # the retries at once: their waits are not the point here
     google.answers += [vertex_error(429, "Quota exceeded"), vertex_error(503, "unavailable"), predictions(2)]
 
     status, _, _ = post(client, request_body(2))
@@ -164,7 +167,10 @@ def test_429_is_retried_then_succeeds(client, google):
     assert status == 200 and len(google.predictions) == 3
 
 
-def test_429_after_retries_is_429_throttled_with_retry_after(client, google):
+def test_429_after_retries_is_429_throttled_with_retry_after(client, google, monkeypatch):
+    import vertex
+
+    monkeypatch.setattr(vertex, "BACKOFF_FACTOR", 0)
     google.default = lambda body: vertex_error(429, "Quota exceeded for aiplatform.googleapis.com/online_prediction")
 
     status, result, headers = post(client, request_body())

@@ -50,6 +50,7 @@ def test_cfn_lint_passes_on_the_template(build, request):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.usefixtures("layer")  # its synth reuses the cached layer; building it is the fixture's, under a lock
 def test_the_cdk_cli_synthesizes_the_stack_for_an_account_and_region(tmp_path):
     """`npx cdk deploy` synthesizes for the deploying account and region; cdk-nag runs on that
     synth and any unacknowledged finding stops it. The CLI takes the account from the

@@ -62,10 +62,9 @@ def run_task(task: str, payload: Any, context: Any, base_url: str, arrived: floa
     outcome = execute(task, payload, context, base_url, arrived)
     if outcome.started:
         return http.response(202, outcome.view, {"Location": outcome.status_url})
-    rendered = http.response(200, outcome.view)
     if any("base64" in image for image in outcome.view.get("images", [])):
-        return http.check_response_size(rendered, stored_hint(outcome.view["id"]))
-    return rendered
+        return http.sized_answer(200, outcome.view, stored_hint(outcome.view["id"]))
+    return http.response(200, outcome.view)
 
 
 def execute(
@@ -119,7 +118,8 @@ def execute(
         # Known from the images' sizes before any of them is encoded: too large is a 413 now,
         # not after building an answer that cannot be sent.
         http.check_answer_size(inline_answer_size(parsed.images), stored_hint(job.id))
-        inline = parsed.images
+        # The model's own base64, checked by the decode, goes into the answer as it came.
+        inline = parsed.encoded if len(parsed.encoded) == len(parsed.images) else parsed.images
     return Outcome(jobs.public_view(manifest, inline=inline))
 
 

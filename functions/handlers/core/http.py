@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -104,20 +105,65 @@ def base_url(event: Event) -> str:
     return f"{scheme}://{host}{prefix}" if host else prefix
 
 
+class Base64Text(str):
+    """Strict base64 (only its alphabet: nothing in it needs escaping), written into a JSON
+    answer as it is: an image's megabytes are neither scanned by the encoder nor counted again."""
+
+
+# A stand-in that no answer holds otherwise: a random token per container.
+_SPLICE = f"@splice-{secrets.token_hex(8)}-"
+
+
 def response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     return {
         "statusCode": status,
         "headers": {**_HEADERS, **(headers or {})},
-        "body": json.dumps(body, separators=(",", ":")),
+        "body": _dumps(body)[0],
     }
+
+
+def sized_response(status: int, body: Any, headers: dict[str, str] | None = None) -> tuple[Response, int]:
+    """The response and its size as Lambda returns it (``encoded_size``), counted on the JSON
+    around the base64 texts, which the size needs only the length of."""
+    text, skeleton = _dumps(body)
+    rendered = {"statusCode": status, "headers": {**_HEADERS, **(headers or {})}, "body": text}
+    rest = json.dumps({**rendered, "body": ""})
+    return rendered, len(rest) + len(text) + skeleton.count('"') + skeleton.count("\\")
+
+
+def _dumps(body: Any) -> tuple[str, str]:
+    """``body`` as compact JSON, its ``Base64Text`` values spliced in; and the JSON without them."""
+    texts: list[str] = []
+
+    def stand_in(value: Any) -> Any:
+        if isinstance(value, Base64Text):
+            texts.append(value)
+            return f"{_SPLICE}{len(texts) - 1}"
+        if isinstance(value, dict):
+            return {key: stand_in(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [stand_in(item) for item in value]
+        return value
+
+    skeleton = json.dumps(stand_in(body), separators=(",", ":"))
+    if not texts:
+        return skeleton, skeleton
+    pieces = skeleton.split(f'"{_SPLICE}')
+    spliced = [pieces[0]]
+    for piece in pieces[1:]:
+        index, _, rest = piece.partition('"')
+        spliced += ['"', texts[int(index)], '"', rest]
+    return "".join(spliced), skeleton
 
 
 def error_response(error: ImageGenError) -> Response:
     return response(error.status, error.body(), error.headers())
 
 
-def check_response_size(rendered: Response, hint: str) -> Response:
-    check_answer_size(encoded_size(rendered), hint)
+def sized_answer(status: int, body: Any, hint: str, headers: dict[str, str] | None = None) -> Response:
+    """An answer that may carry images inline: refused (413) over Lambda's response limit."""
+    rendered, size = sized_response(status, body, headers)
+    check_answer_size(size, hint)
     return rendered
 
 

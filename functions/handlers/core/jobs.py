@@ -18,7 +18,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from imagegen.errors import ImageGenError, UnsupportedError, UpstreamTimeoutError
-from imagegen.images import inspect_image
+from imagegen.images import image_size
 from imagegen.logs import get_logger
 
 from . import bedrock, clients, layout, metrics, storage
@@ -198,6 +198,7 @@ def converted(parsed: ParsedResponse, conversion: Conversion) -> ParsedResponse:
         images=images,
         mime_types=[conversion.mime_type] * len(images),
         warnings=[*parsed.warnings, note],
+        encoded=[],  # the model's base64 is of the images before
     )
 
 
@@ -207,7 +208,7 @@ def finish(job: Job, parsed: ParsedResponse, timings: dict[str, Any] | None = No
     images = []
     writes = []
     for index, (data, mime) in enumerate(zip(parsed.images, parsed.mime_types, strict=True)):
-        info = inspect_image(data)  # reads the header only
+        width, height = image_size(data)  # reads the header only
         key = layout.image_key(job.id, index, mime)
         seed = parsed.seeds[index]
         metadata = {"job-id": job.id, "model": job.model_id, "seed": "" if seed is None else str(seed)}
@@ -216,8 +217,8 @@ def finish(job: Job, parsed: ParsedResponse, timings: dict[str, Any] | None = No
             {
                 "s3Uri": layout.s3_uri(bucket, key),
                 "contentType": mime,
-                "width": info.width,
-                "height": info.height,
+                "width": width,
+                "height": height,
                 "seed": seed,
             }
         )
@@ -292,8 +293,11 @@ def build_manifest(
 _PUBLIC_FIELDS = ("id", "status", "task", "model", "modelId", "images", "requested", "filtered", "warnings", "error")
 
 
-def public_view(manifest: dict[str, Any], inline: Sequence[bytes] | None = None) -> dict[str, Any]:
-    """The API's view of a job: each image gets a fresh presigned URL, or its bytes when ``inline``."""
+def public_view(manifest: dict[str, Any], inline: Sequence[bytes | str] | None = None) -> dict[str, Any]:
+    """The API's view of a job: each image gets a fresh presigned URL, or its bytes when
+    ``inline`` (each image's bytes, or its strict base64 as the model sent it)."""
+    from .http import Base64Text
+
     ttl = settings().presign_ttl_seconds
     view = {name: manifest[name] for name in _PUBLIC_FIELDS if name in manifest}
     if "source" in manifest:
@@ -302,7 +306,9 @@ def public_view(manifest: dict[str, Any], inline: Sequence[bytes] | None = None)
     for index, image in enumerate(manifest.get("images", [])):
         shown = dict(image)
         if inline is not None:
-            shown = {"base64": base64.b64encode(inline[index]).decode("ascii"), **shown}
+            data = inline[index]
+            text = data if isinstance(data, str) else base64.b64encode(data).decode("ascii")
+            shown = {"base64": Base64Text(text), **shown}
         else:
             shown = {"url": storage.presign_get(*layout.split_s3_uri(image["s3Uri"]), ttl), **shown}
         images.append(shown)

@@ -330,10 +330,10 @@ class _Request:
         }
         if len(job_ids) > 1:
             answer["job_ids"] = job_ids
-        rendered = http.response(200, answer, {"X-ImageGen-Job-Id": job_ids[-1]})
+        headers = {"X-ImageGen-Job-Id": job_ids[-1]}
         if self.inline:
-            return http.check_response_size(rendered, stored_hint(job_ids[-1]))
-        return rendered
+            return http.sized_answer(200, answer, stored_hint(job_ids[-1]), headers)
+        return http.response(200, answer, headers)
 
     def _echo(self, images: list[dict[str, Any]]) -> dict[str, Any]:
         """What OpenAI's gpt-image answers also say of the images: their size and format."""
