@@ -23,6 +23,7 @@ from core.http import (
 from core.routes import ROUTES, Route
 from core.topology import API_FUNCTION_TIMEOUT_SECONDS
 from imagegen.errors import (
+    QUOTA_EXHAUSTED,
     ForbiddenError,
     ImageGenError,
     InvalidRequestError,
@@ -42,6 +43,7 @@ INTEGRATION_TIMEOUT = Duration.seconds(DEFAULT_SYNC_TIMEOUT_SECONDS)
 # Sizing: a task function decodes up to a 6 MB body and holds the model's images.
 _MEMORY_MB = {
     "task": 1024, "openai": 1024, "jobs": 256, "uploads": 256, "models": 256, "openapi": 256, "playground": 256,
+    "usage": 256,
 }  # fmt: skip
 
 # API Gateway's own errors, rendered from the same error classes as the functions' errors. A
@@ -70,16 +72,6 @@ _KEY_MESSAGES = {
     apigw.ResponseType.UNAUTHORIZED.response_type: UnauthorizedError.missing().message,
     apigw.ResponseType.INVALID_API_KEY.response_type: UnauthorizedError.wrong().message,
 }
-# The usage plan's quota resets when its day ends; API Gateway's own answers carry only static
-# headers or the request's own values ("The parameter values can take any incoming request
-# parameter value or a static custom value",
-# https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-swagger-extensions-gateway-responses.gatewayResponse.html),
-# so no Retry-After could say when: a fixed one would send clients back within seconds all day.
-QUOTA_EXHAUSTED = ThrottledError(
-    "this API key's daily request quota is used up; it resets when the day ends (UTC). Ask the operator for a "
-    "higher quota_per_day",
-    retry_after=None,
-)
 
 
 def gateway_template(error: type[ImageGenError], message: str | None = None) -> str:
@@ -220,6 +212,8 @@ class TaskApi(Construct):
             plan.add_api_stage(stage=self.api.deployment_stage)
             self.api_key = self.api.add_api_key("ApiKey", description="serverless-imagegen default key")
             plan.add_api_key(self.api_key)
+        # `imagegen admin keys` gives each team's key a usage plan of its own on this stage.
+        self.usage_plan = plan if not iam_auth else None
 
     @property
     def origin(self) -> str:

@@ -22,7 +22,7 @@ from . import FUNCTIONS_DIR, ROOT
 from .defaults import ARCHITECTURE, RUNTIME
 
 # What the layer installs; versions come from requirements.txt, the one place they are pinned.
-LAYER_PACKAGES = ("pydantic", "pillow")
+LAYER_PACKAGES = ("pydantic", "pillow", "aws-lambda-powertools")
 PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
 PYTHON_VERSION = "3.12"
 CACHE_DIR = ROOT / ".build" / "layer"
@@ -90,7 +90,7 @@ def build_layer(cache_dir: Path = CACHE_DIR) -> tuple[Path, str]:
 
 
 class PayloadLayer(Construct):
-    """``imagegen`` and pydantic/Pillow for every task function."""
+    """``imagegen`` with pydantic, Pillow and Powertools (Idempotency-Key records) for every task function."""
 
     def __init__(self, scope: Construct, id: str) -> None:
         super().__init__(scope, id)
@@ -104,5 +104,5 @@ class PayloadLayer(Construct):
             ),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
-            description="imagegen payload builders with pydantic and Pillow (python3.12, arm64)",
+            description="imagegen payload builders with pydantic, Pillow and Powertools (python3.12, arm64)",
         )

@@ -146,8 +146,25 @@ class Monitoring(Construct):
                 ],
             ),
         )
+        day = Duration.days(1)
         self.dashboard.add_widgets(
-            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24),
+            cloudwatch.GraphWidget(
+                title="Spend per day (USD at published prices)",
+                left=[
+                    cloudwatch.Metric(
+                        namespace=metrics.NAMESPACE,
+                        metric_name=metrics.ESTIMATED_COST,
+                        statistic="Sum",
+                        period=day,
+                        label="All models",
+                    ),
+                    _search(metrics.ESTIMATED_COST, "Sum", period=day),
+                ],
+                width=16,
+                height=6,
+                period=day,
+            ),
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=8),
         )
 
     def _alarm(self, id: str, metric: cloudwatch.IMetric, threshold: float, description: str) -> None:
@@ -172,13 +189,14 @@ def _service_metric(name: str, statistic: str) -> cloudwatch.Metric:
     return cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=name, statistic=statistic, period=PERIOD)
 
 
-def _search(name: str, statistic: str, label: str = "") -> cloudwatch.MathExpression:
+def _search(name: str, statistic: str, label: str = "", period: Duration = PERIOD) -> cloudwatch.MathExpression:
     """One line per model and task, whichever have reported (a CloudWatch SEARCH)."""
     dimensions = ",".join(metrics.DIMENSIONS)
+    seconds = int(period.to_seconds())
     return cloudwatch.MathExpression(
-        expression=f"SEARCH('{{{metrics.NAMESPACE},{dimensions}}} MetricName=\"{name}\"', '{statistic}', 300)",
+        expression=f"SEARCH('{{{metrics.NAMESPACE},{dimensions}}} MetricName=\"{name}\"', '{statistic}', {seconds})",
         label=label,
-        period=PERIOD,
+        period=period,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from aws_cdk import ArnFormat, Aws, CfnOutput, CfnRule, CfnRuleAssertion, Fn, Stack, Token
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -22,6 +23,7 @@ from .layer import PayloadLayer
 from .monitoring import Monitoring
 from .nag import acknowledge_findings, acknowledge_wildcards
 from .storage import Storage
+from .tables import Tables
 from .triggers import UploadTriggers
 from .workflow import JobWorkflow
 
@@ -45,6 +47,8 @@ class ImageGenStack(Stack):
             cors_origins=config.cors_origins,
         )
         output, inputs = self.storage.output_bucket, self.storage.input_bucket
+        self.tables = Tables(self, "Tables")
+        spend, idempotency = self.tables.spend, self.tables.idempotency
         settings = Settings(
             output_bucket=output.bucket_name,
             input_bucket=inputs.bucket_name,
@@ -58,6 +62,8 @@ class ImageGenStack(Stack):
             upload_ttl_seconds=config.upload_ttl_seconds,
             sync_timeout_seconds=float(INTEGRATION_TIMEOUT.to_seconds()),
             cors_origins=config.cors_origins,
+            spend_table=spend.table_name,
+            idempotency_table=idempotency.table_name,
         )
         self.layer = PayloadLayer(self, "PayloadLayer").layer
 
@@ -121,9 +127,17 @@ class ImageGenStack(Stack):
                 machine.grant_start_execution(function)
             else:
                 self._objects(function.role, "s3:PutObject", output, layout.OUTPUTS)
+            # The caller's team and budget: read, reserved and settled around each model call.
+            self._items(function.role, spend, "dynamodb:GetItem", "dynamodb:UpdateItem")
+            self._items(
+                function.role, idempotency, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+            )  # fmt: skip
         jobs = functions["jobs"].role
         # A running or unknown job has no manifest yet: its absence must read as absence.
         self._reads(jobs, output, layout.OUTPUTS, layout.JOBS)
+        self._items(jobs, spend, "dynamodb:GetItem")  # the caller's team, whose jobs it reads
+        self._items(functions["usage"].role, spend, "dynamodb:GetItem", "dynamodb:Query")
         self._grant(
             jobs,
             iam.PolicyStatement(
@@ -136,6 +150,7 @@ class ImageGenStack(Stack):
         for step in (self.workflow.publish_function, self.workflow.fail_function):
             self._reads(step.role, output, layout.JOBS)
             self._objects(step.role, "s3:PutObject", output, layout.OUTPUTS)
+            self._items(step.role, spend, "dynamodb:UpdateItem")  # the job's reservation, settled
         trigger = self.triggers.function.role
         self._grant(trigger, invoke_models, _PROFILE_REASON)
         self._reads(trigger, inputs, layout.UPLOADS, layout.TRIGGERS)
@@ -143,6 +158,7 @@ class ImageGenStack(Stack):
         # conditional write (jobs/<id>/claim.json): a job's model call is paid once.
         self._reads(trigger, output, layout.OUTPUTS, layout.JOBS)
         self._objects(trigger, "s3:PutObject", output, layout.OUTPUTS, layout.JOBS)
+        self._items(trigger, spend, "dynamodb:GetItem", "dynamodb:UpdateItem")  # a team folder's budget
         # The state machine's bedrock:invokeModel task reads the request and writes the response.
         self._grant(machine.role, invoke_models, _PROFILE_REASON)
         self._objects(machine.role, "s3:GetObject", output, layout.JOBS)
@@ -184,6 +200,12 @@ class ImageGenStack(Stack):
         CfnOutput(self, "OutputBucketName", value=output.bucket_name)
         CfnOutput(self, "InputBucketName", value=inputs.bucket_name, description="Drop files under triggers/")
         CfnOutput(self, "AccessLogBucketName", value=self.storage.access_logs.bucket_name)
+        CfnOutput(self, "SpendTableName", value=spend.table_name, description="Teams, budgets and usage")
+        # What `imagegen admin keys` needs to give a team's key its usage plan.
+        CfnOutput(self, "RestApiId", value=self.task_api.api.rest_api_id)
+        CfnOutput(self, "ApiStageName", value=self.task_api.api.deployment_stage.stage_name)
+        if self.task_api.usage_plan is not None:
+            CfnOutput(self, "UsagePlanId", value=self.task_api.usage_plan.usage_plan_id)
         CfnOutput(self, "StateMachineArn", value=machine.state_machine_arn)
         CfnOutput(self, "TriggerDeadLetterQueueUrl", value=self.triggers.dead_letters.queue_url)
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn, description="Subscribe to be notified")
@@ -300,6 +322,10 @@ class ImageGenStack(Stack):
                 conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
             )
         )
+
+    def _items(self, role: iam.IRole, table: dynamodb.ITable, *actions: str) -> None:
+        """Item actions on one table (its items are keyed by team and key id at run time)."""
+        role.add_to_principal_policy(iam.PolicyStatement(actions=list(actions), resources=[table.table_arn]))
 
     @staticmethod
     def _grant(role: iam.IRole, statement: iam.PolicyStatement, wildcard_reason: str) -> None:

@@ -1,8 +1,9 @@
 """The offline local stack: ``python -m local`` (``make run``).
 
 The same handlers as in the cloud, reached through real boto3 clients pointed at loopback:
-a moto server for S3, SQS and Step Functions, and emulators of Bedrock-runtime and Vertex AI
-backed by a deterministic preview engine.
+a moto server for S3, SQS, Step Functions and DynamoDB, and emulators of Bedrock-runtime and
+Vertex AI backed by a deterministic preview engine. The gateway checks callers against the API
+keys and usage plans in moto's API Gateway, which `imagegen admin keys` manages.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""API Gateway, locally: the API key, the route table of core.routes, REST proxy events to the
-unchanged handlers, and their proxy responses back to HTTP."""
+"""API Gateway, locally: the API keys and their quotas (local/keys.py), the route table of
+core.routes, REST proxy events to the unchanged handlers, and their proxy responses back to HTTP."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.wrappers import Request, Response
@@ -28,10 +28,12 @@ from imagegen.errors import (
     InvalidRequestError,
     NotFoundError,
     PayloadTooLargeError,
-    UnauthorizedError,
 )
 
 from .preview import MASK_PROMPT_NOTICE, NOTICE
+
+if TYPE_CHECKING:
+    from .keys import Key, KeyRing
 
 log = logging.getLogger("imagegen.local")
 
@@ -88,9 +90,10 @@ def _phrase(status: int) -> str:
 
 
 class Gateway:
-    def __init__(self, api_key: str, address: str, routes: tuple[Route, ...] = ROUTES) -> None:
-        """``address``: the host:port the stack serves the API on; every URL the API answers names it."""
-        self.api_key = api_key
+    def __init__(self, keys: KeyRing, address: str, routes: tuple[Route, ...] = ROUTES) -> None:
+        """``keys``: the keys and usage plans of the local stage; ``address``: the host:port the
+        stack serves the API on; every URL the API answers names it."""
+        self.keys = keys
         self.address = address
         self.routes = [(re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", r.path) + "$"), r) for r in routes]
 
@@ -124,13 +127,13 @@ class Gateway:
         match, route = next(((m, r) for m, r in matched if r.method == request.method), (None, None))
         if route is None:
             return _error(NotFoundError(f"no route {request.method} {request.path}"))
-        # Like the deployed authorizer and usage plan: x-api-key or Authorization: Bearer, and a
-        # missing or wrong one is 401 invalid_api_key on every route, in the body both shapes read.
-        if not route.public and (key := api_key_of(dict(request.headers))) != self.api_key:
-            return _error(UnauthorizedError.wrong() if key else UnauthorizedError.missing())
+        # Like the deployed authorizer and usage plans: x-api-key or Authorization: Bearer; a
+        # missing, wrong or disabled key is 401 invalid_api_key on every route, in the body both
+        # shapes read, and a key over its quota 429, both before any function runs.
+        key = None if route.public else self.keys.admit(api_key_of(dict(request.headers)))
         try:
             data = _body(request)
-            event = self._event(request, route, match.groupdict(), data)
+            event = self._event(request, route, match.groupdict(), data, key)
             # Lambda refuses an invocation whose event is over its payload limit; so does this.
             size = len(json.dumps(event))
             if size > LAMBDA_PAYLOAD_LIMIT_BYTES:
@@ -144,7 +147,9 @@ class Gateway:
         notices = [NOTICE, *([MASK_PROMPT_NOTICE] if b'"maskPrompt"' in data else [])]
         return self._response(result, notices)
 
-    def _event(self, request: Request, route: Route, params: dict[str, str], data: bytes) -> dict[str, Any]:
+    def _event(
+        self, request: Request, route: Route, params: dict[str, str], data: bytes, key: Key | None
+    ) -> dict[str, Any]:
         # As API Gateway does: binary media types arrive base64-encoded, other bodies as text.
         if request.mimetype in BINARY_MEDIA_TYPES:
             body, encoded = base64.b64encode(data).decode("ascii"), True
@@ -170,7 +175,12 @@ class Gateway:
                 # Served at the root: the path the caller used is the route's path itself.
                 "path": request.path,
                 "domainName": domain,
-                "identity": {"sourceIp": request.remote_addr, "apiKey": self.api_key},
+                # The key the usage plan accepted: the functions charge its team (core/callers.py).
+                "identity": {
+                    "sourceIp": request.remote_addr,
+                    "apiKey": key.value if key else None,
+                    "apiKeyId": key.id if key else None,
+                },
             },
             "body": body,
             "isBase64Encoded": encoded,

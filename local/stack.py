@@ -25,6 +25,12 @@ log = logging.getLogger("imagegen.local")
 DEFAULT_PORT = 8787
 DEFAULT_API_KEY = "local-dev-key"
 REGION = "us-east-1"
+# The local stage of the REST API in moto that holds the keys and usage plans (the deployed
+# stage is infra/api.py's STAGE).
+STAGE = "local"
+# API Gateway's shortest key value ("between 20 and 128 characters"): a shorter IMAGEGEN_API_KEY
+# is known to the gateway by an alias of a generated one (local/keys.py).
+MIN_KEY_VALUE_LENGTH = 20
 PROJECT = "imagegen-local"
 # Short, so that a trigger reported failed comes back quickly (the cloud's is an hour).
 TRIGGER_VISIBILITY_SECONDS = 5
@@ -138,10 +144,12 @@ class LocalStack:
         google = self._serve(google_app(engine))
         self._aws_environment(moto_url, bedrock.url)
         resources = self._create_resources()
+        keys = self._create_keys()
         self._function_environment(resources)
         self._google_environment(google.url)
 
         from .gateway import Gateway
+        from .keys import KeyRing
         from .poller import TriggerPoller
         from .runner import JobRunner
 
@@ -151,7 +159,10 @@ class LocalStack:
         poller = TriggerPoller(resources["queue_url"], resources["queue_arn"])
         poller.start()
         self._stoppers.append(poller.stop)
-        gateway = Gateway(self.api_key, f"127.0.0.1:{self.port}")
+        key_ring = KeyRing(keys["rest_api_id"], STAGE, {self.api_key: keys["api_key_id"]})
+        key_ring.start()
+        self._stoppers.append(key_ring.stop)
+        gateway = Gateway(key_ring, f"127.0.0.1:{self.port}")
         api = self._serve(gateway, self.port)
         gateway.address = api.address  # the same, unless PORT=0 let the system pick the port
         customize = self._serve(self._cloud_function(), self.port + 1 if self.port else 0)
@@ -164,6 +175,15 @@ class LocalStack:
             "inputBucket": resources["input_bucket"],
             "outputBucket": resources["output_bucket"],
             "apiKey": self.api_key,
+            # What `imagegen admin keys` manages, as a deployed stack's outputs name them.
+            "region": REGION,
+            "endpoint": moto_url,
+            "restApiId": keys["rest_api_id"],
+            "stage": STAGE,
+            "usagePlanId": keys["usage_plan_id"],
+            "apiKeyId": keys["api_key_id"],
+            "spendTable": resources["spend_table"],
+            "idempotencyTable": resources["idempotency_table"],
         }
         (self.state_dir / "stack.json").write_text(json.dumps(self.info, indent=2) + "\n")
         return self.info
@@ -198,6 +218,8 @@ class LocalStack:
                 "AWS_ENDPOINT_URL_S3": moto_url,
                 "AWS_ENDPOINT_URL_SQS": moto_url,
                 "AWS_ENDPOINT_URL_SFN": moto_url,
+                "AWS_ENDPOINT_URL_DYNAMODB": moto_url,
+                "AWS_ENDPOINT_URL_API_GATEWAY": moto_url,
                 "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": bedrock_url,
             }
         )
@@ -207,7 +229,7 @@ class LocalStack:
         import boto3
 
         from core.layout import TRIGGERS
-        from core.topology import INPUT_BUCKET_ID, OUTPUT_BUCKET_ID, TRIGGER_MAX_RECEIVE_COUNT
+        from core.topology import INPUT_BUCKET_ID, OUTPUT_BUCKET_ID, TABLES, TRIGGER_MAX_RECEIVE_COUNT
 
         s3, sqs, sfn = boto3.client("s3"), boto3.client("sqs"), boto3.client("stepfunctions")
         output_bucket, input_bucket = (f"imagegen-local-{i.lower()}" for i in (OUTPUT_BUCKET_ID, INPUT_BUCKET_ID))
@@ -239,7 +261,24 @@ class LocalStack:
         machine = sfn.create_state_machine(
             name="imagegen-jobs", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/local"
         )
+        # The tables as infra/tables.py makes them: teams, budgets and usage; Idempotency-Key records.
+        dynamodb = boto3.client("dynamodb")
+        tables = {}
+        for kind, (partition, sort, expires) in TABLES.items():
+            tables[kind] = f"imagegen-{kind}"
+            keys = [(partition, "HASH"), *([(sort, "RANGE")] if sort else [])]
+            dynamodb.create_table(
+                TableName=tables[kind],
+                KeySchema=[{"AttributeName": name, "KeyType": role} for name, role in keys],
+                AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name, _ in keys],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            dynamodb.update_time_to_live(
+                TableName=tables[kind], TimeToLiveSpecification={"Enabled": True, "AttributeName": expires}
+            )
         return {
+            "spend_table": tables["spend"],
+            "idempotency_table": tables["idempotency"],
             "output_bucket": output_bucket,
             "input_bucket": input_bucket,
             "state_machine_arn": machine["stateMachineArn"],
@@ -247,6 +286,43 @@ class LocalStack:
             "queue_arn": queue_arn,
             "dead_letter_queue_url": dlq_url,
         }
+
+    def _create_keys(self) -> dict[str, str]:
+        """A REST API with a stage in moto, as the anchor of the usage plans and keys that
+        `imagegen admin keys` makes; the stack's own key in a plan of its own (cdk.json's quota
+        and throttle), team ``default`` as deployed. The local gateway (local/keys.py) checks
+        and counts callers against them."""
+        import boto3
+
+        apigateway = boto3.client("apigateway")
+        api = apigateway.create_rest_api(
+            name="imagegen-local", description="the keys and usage plans of the local gateway (local/keys.py)",
+            apiKeySource="AUTHORIZER",
+        )  # fmt: skip
+        root = next(item for item in apigateway.get_resources(restApiId=api["id"])["items"] if item["path"] == "/")
+        # A deployment needs a method; the local gateway serves the routes themselves.
+        apigateway.put_method(
+            restApiId=api["id"], resourceId=root["id"], httpMethod="ANY", authorizationType="NONE", apiKeyRequired=True
+        )
+        apigateway.put_integration(restApiId=api["id"], resourceId=root["id"], httpMethod="ANY", type="MOCK")
+        apigateway.create_deployment(restApiId=api["id"], stageName=STAGE)
+        context = json.loads((ROOT / "cdk.json").read_text())["context"]
+        plan = apigateway.create_usage_plan(
+            name="imagegen-local",
+            description="serverless-imagegen callers",
+            apiStages=[{"apiId": api["id"], "stage": STAGE}],
+            throttle={
+                "rateLimit": float(context["throttle_rate_limit"]),
+                "burstLimit": int(context["throttle_burst_limit"]),
+            },
+            quota={"limit": int(context["quota_per_day"]), "period": "DAY"},
+        )
+        value = {"value": self.api_key} if len(self.api_key) >= MIN_KEY_VALUE_LENGTH else {}
+        key = apigateway.create_api_key(
+            name="imagegen-local-default", description="serverless-imagegen default key", enabled=True, **value
+        )
+        apigateway.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
+        return {"rest_api_id": api["id"], "usage_plan_id": plan["id"], "api_key_id": key["id"]}
 
     @staticmethod
     def _function_environment(resources: dict[str, str]) -> None:
@@ -263,6 +339,8 @@ class LocalStack:
             input_bucket=resources["input_bucket"],
             state_machine_arn=resources["state_machine_arn"],
             bedrock_region=REGION,
+            spend_table=resources["spend_table"],
+            idempotency_table=resources["idempotency_table"],
         )
         for names in FUNCTION_SETTINGS.values():
             os.environ.update(settings.to_env(names))
@@ -371,6 +449,8 @@ serverless-imagegen local stack (images come from a preview engine, not a model)
   written to     {state_dir / "stack.json"}
 
   .venv/bin/imagegen text-to-image --prompt "a lighthouse at dusk" -n 2 --out out/
+  .venv/bin/imagegen usage
+  .venv/bin/imagegen admin keys create --name design --quota 2000 --budget-usd 150
 
   curl -s -X POST {info["api"]}/text-to-image -H 'x-api-key: {info["apiKey"]}' \\
        -H 'content-type: application/json' -d '{{"prompt": "a lighthouse at dusk", "aspectRatio": "16:9"}}'

@@ -1,4 +1,4 @@
-"""A client of the public HTTP API: tasks, jobs, uploads and models, with the standard library only.
+"""A client of the public HTTP API: tasks, jobs, uploads, models and usage, with the standard library only.
 
 client = Client("https://abc.execute-api.us-west-2.amazonaws.com/prod/v1", "my-key")
 job = client.text_to_image(prompt="a fox in the snow", number_of_images=2)
@@ -13,9 +13,11 @@ import json
 import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +100,12 @@ class Client:
 
     def job(self, job_id: str) -> Job:
         return self.call("GET", f"/jobs/{job_id}")
+
+    def usage(self, start: date | str | None = None, end: date | str | None = None) -> dict[str, Any]:
+        """The key's team's requests, images and USD per day and per model from ``start`` to
+        ``end`` (UTC days; the API's default: the last 30 days), and its month against its budget."""
+        query = {name: str(day) for name, day in (("from", start), ("to", end)) if day is not None}
+        return self.call("GET", "/usage" + (f"?{urllib.parse.urlencode(query)}" if query else ""))
 
     def run(
         self, task: str, fields: dict[str, Any], *, wait: bool = True, on_status: StatusCallback | None = None

@@ -1,4 +1,5 @@
-"""The ``imagegen`` command: one subcommand per task of the API, plus jobs, models and upload.
+"""The ``imagegen`` command: one subcommand per task of the API, plus jobs, models, upload and
+usage; and ``imagegen admin keys``, the operator's (admin.py, with AWS credentials, not a key).
 
 The task subcommands and their flags come from the deployment's own OpenAPI document
 (GET /v1/openapi.json), so the command always offers what the API it talks to accepts: a flag
@@ -16,6 +17,7 @@ import json
 import os
 import re
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from .progress import Progress
 URL_ENV, KEY_ENV = "IMAGEGEN_API_URL", "IMAGEGEN_API_KEY"
 # Where `make run` writes the running local stack's address and key.
 LOCAL_DIR_ENV = "IMAGEGEN_LOCAL_DIR"
-STATIC_COMMANDS = ("models", "jobs", "upload")
+STATIC_COMMANDS = ("models", "jobs", "upload", "usage", "admin")
 # Fields the command sets itself: it always asks for URLs and downloads them with --out.
 OWN_FIELDS = {"responseFormat"}
 SHORT_FLAGS = {"numberOfImages": "-n", "prompt": "-p", "model": "-m"}
@@ -77,6 +79,8 @@ def _run(argv: list[str], progress: Progress) -> int:
     if args.command is None:
         build_parser(tasks).print_usage(sys.stderr)
         raise UsageError("give a command (imagegen --help lists them)")
+    if args.command == "admin":  # AWS credentials, no API key
+        return _admin(args)
     client = client or _client(args)
     client.on_retry = progress.reconnecting
 
@@ -85,6 +89,8 @@ def _run(argv: list[str], progress: Progress) -> int:
     if args.command == "upload":
         print(client.upload(_existing(args.file)))
         return 0
+    if args.command == "usage":
+        return _usage(client, args)
     if args.command == "jobs":
         job = client.wait(args.id, progress.status) if args.wait else client.job(args.id)
         if job.get("status") == "FAILED":
@@ -170,6 +176,10 @@ def build_parser(tasks: dict[str, dict[str, Any]]) -> argparse.ArgumentParser:
     _output_flags(jobs)
     upload = command("upload", help="upload an image; prints its s3:// URI for image fields")
     upload.add_argument("file", help="a PNG, JPEG or WebP file")
+    usage = command("usage", help="this key's team: requests, images and USD per day and model, and its budget")
+    _range_flags(usage)
+    usage.add_argument("--json", action="store_true", help="print the API's answer as JSON")
+    _admin_parser(subcommands)
     for task, schema in sorted(tasks.items()):
         run = command(task, help=f"POST /v1/{task}")
         required = set(schema.get("required", []))
@@ -210,6 +220,83 @@ def _add_field(command: argparse.ArgumentParser, name: str, field: dict[str, Any
     if "help" not in options and field.get("default") is not None:
         options["help"] = f"default {field['default']}"
     command.add_argument(*flags, **options)
+
+
+def _range_flags(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--from", dest="start", type=_day, metavar="YYYY-MM-DD", help="first day (UTC)")
+    command.add_argument("--to", dest="end", type=_day, metavar="YYYY-MM-DD", help="last day (UTC), default today")
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date: YYYY-MM-DD") from None
+
+
+def _admin_parser(subcommands: Any) -> None:
+    """`imagegen admin keys ...`: argument types live in admin.py, which imports boto3 only when run."""
+    from . import admin
+
+    group = subcommands.add_parser(
+        "admin", help="operator commands: API keys per team (AWS credentials of the deployer, no API key)",
+        description="Operator commands, run with the deployer's AWS credentials against the deployed stack "
+        f"(--stack, default {admin.DEFAULT_STACK}) or against the local stack (--local; the default while "
+        "`make run` is serving).",
+    )  # fmt: skip
+    keys = group.add_subparsers(dest="admin_command", metavar="command", required=True).add_parser(
+        "keys", help="API keys per team: daily quota, throttle, monthly budget, usage",
+        description="A team is an API Gateway usage plan on the API's stage with its key(s), and its items in the "
+        "spend table (budget, usage). A key's value is shown once, when it is made.",
+    )  # fmt: skip
+    target = argparse.ArgumentParser(add_help=False)
+    where = target.add_mutually_exclusive_group()
+    where.add_argument("--stack", metavar="NAME", help=f"the deployed stack (default {admin.DEFAULT_STACK})")
+    where.add_argument("--local", action="store_true", help="the stack `make run` is serving")
+    target.add_argument("--region", help="the stack's region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's)")
+    target.add_argument("--profile", help="the AWS profile of the deployer (default: AWS_PROFILE)")
+    target.add_argument("--json", action="store_true", help="print the result as JSON")
+    actions = keys.add_subparsers(dest="keys_command", metavar="command", required=True)
+    action = functools.partial(actions.add_parser, parents=[target])
+    team = {"metavar": "TEAM", "type": admin.team_name, "required": True, "help": "the team's name"}
+
+    create = action("create", help="a team: its usage plan, its key (shown once), its budget")
+    create.add_argument("--name", **team)
+    create.add_argument("--quota", type=admin.positive_int, required=True, metavar="N", help="requests a day (UTC)")
+    _throttle_flags(create, "default: the stack's own plan's")
+    create.add_argument("--budget-usd", type=admin.budget_usd, metavar="USD", help="monthly budget; default none")
+
+    action("list", help="every team: key ids, quota, throttle, budget, this month's spend")
+
+    rotate = action("rotate", help="a new key for a team (shown once); its other keys disabled")
+    rotate.add_argument("--name", **team)
+    rotate.add_argument("--keep-old", action="store_true", help="leave the old key enabled (revoke it later by id)")
+
+    revoke = action("revoke", help="disable a team's keys, or one key (kept, with their usage)")
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("--name", metavar="TEAM", type=admin.team_name, help="every key of the team")
+    which.add_argument("--key-id", metavar="ID", help="one key, by its id")
+
+    usage = action("usage", help="a team's requests, images and USD per day and model, and its month")
+    usage.add_argument("--name", **team)
+    _range_flags(usage)
+
+    budget = action("budget", help="set or remove a team's monthly budget")
+    budget.add_argument("--name", **team)
+    budget.add_argument("--budget-usd", type=admin.budget_or_none, required=True, metavar="USD|none",
+                        help="US dollars a month, or none for no budget")  # fmt: skip
+
+    quota = action("quota", help="change a team's quota per day and throttle")
+    quota.add_argument("--name", **team)
+    quota.add_argument("--quota", type=admin.positive_int, metavar="N", help="requests a day (UTC)")
+    _throttle_flags(quota, "unchanged when not given")
+
+
+def _throttle_flags(command: argparse.ArgumentParser, default: str) -> None:
+    from . import admin
+
+    command.add_argument("--throttle-rate", type=admin.positive_rate, metavar="R", help=f"requests a second; {default}")
+    command.add_argument("--throttle-burst", type=admin.positive_int, metavar="B", help=f"burst; {default}")
 
 
 # --- doing it --------------------------------------------------------------------------------
@@ -270,6 +357,129 @@ def _show(client: Client, job: dict[str, Any], args: argparse.Namespace, progres
     if job.get("filtered"):
         print(f"{job['filtered']} image(s) removed by the model's content filter", file=sys.stderr)
     return 0
+
+
+def _usage(client: Client, args: argparse.Namespace) -> int:
+    from .tables import usage_table
+
+    usage = client.usage(args.start, args.end)
+    print(json.dumps(usage, indent=2) if args.json else usage_table(usage))
+    return 0
+
+
+def _admin(args: argparse.Namespace) -> int:
+    from . import admin
+
+    local = None
+    if not args.stack:
+        local = local_stack()
+        if args.local and local is None:
+            raise UsageError("--local: no local stack is running (start it with `make run`)")
+    if args.keys_command == "quota" and args.quota is args.throttle_rate is args.throttle_burst is None:
+        raise UsageError("keys quota: give --quota, --throttle-rate or --throttle-burst")
+    if args.keys_command == "usage" and args.start and args.end and args.end < args.start:
+        raise UsageError("--to is before --from")
+    try:
+        manager = admin.connect(stack=args.stack, local=local, region=args.region, profile=args.profile)
+        print(f"imagegen admin: {manager.target.label}", file=sys.stderr)
+        answer, text = _KEYS_COMMANDS[args.keys_command](manager, args)
+    except admin.AdminError as error:
+        print(f"imagegen: error: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer, indent=2) if args.json else text)
+    return 0
+
+
+# Each `imagegen admin keys` command: (its answer as JSON, as text).
+
+
+def _keys_create(manager: Any, args: argparse.Namespace) -> tuple[Any, str]:
+    made = manager.create(args.name, args.quota, rate=args.throttle_rate, burst=args.throttle_burst,
+                          budget=args.budget_usd)  # fmt: skip
+    return made.as_dict(), _new_key_text(made, "created")
+
+
+def _keys_rotate(manager: Any, args: argparse.Namespace) -> tuple[Any, str]:
+    made = manager.rotate(args.name, keep_old=args.keep_old)
+    return made.as_dict(), _new_key_text(made, "rotated")
+
+
+def _keys_revoke(manager: Any, args: argparse.Namespace) -> tuple[Any, str]:
+    team, disabled = manager.revoke(args.name, args.key_id)
+    text = (
+        f"team {team}: disabled key(s) {', '.join(disabled)}: callers using them get 401 invalid_api_key. Kept, "
+        f"with their usage; `keys rotate --name {team}` issues a new key"
+        if disabled else f"team {team} has no enabled key"
+    )  # fmt: skip
+    return {"team": team, "disabledKeyIds": disabled}, text
+
+
+def _keys_list(manager: Any, args: argparse.Namespace) -> tuple[Any, str]:
+    from .tables import keys_table
+
+    teams = manager.teams()
+    return teams, keys_table(teams)
+
+
+def _keys_usage(manager: Any, args: argparse.Namespace) -> tuple[Any, str]:
+    from .tables import usage_table
+
+    usage = manager.usage(args.name, *manager.days(args.start, args.end))
+    return usage, usage_table(usage)
+
+
+def _keys_budget(manager: Any, args: argparse.Namespace) -> tuple[Any, str]:
+    from .tables import month_line
+
+    manager.set_budget(args.name, args.budget_usd)
+    month = manager.month(args.name)
+    lines = [f"team {args.name}: {month_line(month)}"]
+    if month["budgetUsd"] is not None and month["committedUsd"] > month["budgetUsd"]:
+        lines.append(f"already over it: the team's paid requests are refused (402 budget_exceeded) until "
+                     f"{month['resetsAt']} or a higher budget")  # fmt: skip
+    return {"team": args.name, **month}, "\n".join(lines)
+
+
+def _keys_quota(manager: Any, args: argparse.Namespace) -> tuple[Any, str]:
+    team = manager.set_quota(args.name, args.quota, args.throttle_rate, args.throttle_burst)
+    return {"team": team.name, "quota": team.quota, "throttle": team.throttle}, (
+        f"team {team.name}: {_limits(team.quota, team.throttle)}"
+    )
+
+
+_KEYS_COMMANDS = {
+    "create": _keys_create, "rotate": _keys_rotate, "revoke": _keys_revoke, "list": _keys_list,
+    "usage": _keys_usage, "budget": _keys_budget, "quota": _keys_quota,
+}  # fmt: skip
+
+
+def _new_key_text(made: Any, what: str) -> str:
+    from .tables import money
+
+    budget = f"{money(float(made.budget))} USD a month" if made.budget is not None else "none"
+    lines = [
+        f"team {made.team}: key {what}",
+        f"  key id       {made.key_id}",
+        f"  key value    {made.value}",
+        "               shown this once: store it now (keys list shows ids only); callers send it as the",
+        "               x-api-key header or Authorization: Bearer",
+        f"  usage plan   {made.usage_plan_id}: {_limits(made.quota, made.throttle)}",
+        f"  budget       {budget}",
+    ]
+    if made.disabled:
+        lines.append(f"disabled the old key(s) {', '.join(made.disabled)}: callers still using them get 401 now")
+    if made.kept:
+        lines.append(f"the old key(s) {', '.join(made.kept)} still work: `keys revoke --key-id <id>` when moved over")
+    if what == "rotated":
+        lines.append("the team's budget, quota and this month's spend carry over")
+    return "\n".join(lines)
+
+
+def _limits(quota: dict[str, Any] | None, throttle: dict[str, Any] | None) -> str:
+    parts = [f"{quota['limit']} requests a {quota['period'].lower()}" if quota else "no quota"]
+    if throttle:
+        parts.append(f"throttle {throttle['rateLimit']:g} requests a second, burst {throttle['burstLimit']}")
+    return ", ".join(parts)
 
 
 def _models(client: Client, args: argparse.Namespace) -> int:

@@ -132,6 +132,34 @@ class ForbiddenError(ImageGenError):
     code = "forbidden"
 
 
+class BudgetExceededError(ImageGenError):
+    """The request's estimated cost would take the caller's team over its monthly budget."""
+
+    status = 402
+    code = "budget_exceeded"
+
+
+class IdempotencyKeyReusedError(ImageGenError):
+    """An Idempotency-Key sent again with a different request."""
+
+    status = 422
+    code = "idempotency_key_reused"
+
+
+class IdempotencyInProgressError(ImageGenError):
+    """An Idempotency-Key whose first request has no answer yet."""
+
+    status = 409
+    code = "idempotency_in_progress"
+
+    def __init__(self, message: str, retry_after: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class MethodNotAllowedError(ImageGenError):
     status = 405
     code = "method_not_allowed"
@@ -215,3 +243,15 @@ def from_validation_error(exc: ValidationError) -> InvalidRequestError:
         message = message.removeprefix("Value error, ")
         details.append({"field": field_path(err["loc"]) or "body", "message": message})
     return InvalidRequestError.from_details(details)
+
+
+# API Gateway's answer for a key over its usage plan's daily quota (QUOTA_EXCEEDED), and the local
+# gateway's. API Gateway's own answers carry only static headers or the request's own values
+# ("The parameter values can take any incoming request parameter value or a static custom value",
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-swagger-extensions-gateway-responses.gatewayResponse.html),
+# so no Retry-After could say when it resets: a fixed one would send clients back within seconds all day.
+QUOTA_EXHAUSTED = ThrottledError(
+    "this API key's daily request quota is used up; it resets when the day ends (UTC). Ask the operator to "
+    "raise this key's quota",
+    retry_after=None,
+)

@@ -17,7 +17,7 @@ from datetime import date
 from typing import Any
 
 from .errors import InvalidRequestError, UnsupportedError
-from .specs import Lifecycle, ModelSpec, PixelBounds, Range, RatioChoices, count
+from .specs import Lifecycle, ModelSpec, PixelBounds, Price, Range, RatioChoices, count
 
 # Sec.1: each inline image at most 7 MB (the safe reading of "MB").
 _MAX_INLINE_BYTES = 7_000_000
@@ -29,7 +29,7 @@ _THREE_X_RATIOS = ("1:1", "3:2", "2:3", "3:4", "4:3", "4:5", "5:4", "9:16", "16:
 
 
 def _gemini(name: str, title: str, max_images: int, ratios: tuple[str, ...], regions: tuple[str, ...],
-            lifecycle: Lifecycle) -> ModelSpec:  # fmt: skip
+            lifecycle: Lifecycle, price: Price) -> ModelSpec:  # fmt: skip
     return ModelSpec(
         name=name,
         model_id=name,
@@ -44,7 +44,15 @@ def _gemini(name: str, title: str, max_images: int, ratios: tuple[str, ...], reg
         input_formats=_FORMATS,
         regions=regions,
         input_rules=("PNG, JPEG or WebP", "at most 7 MB per image, sent inline"),
+        price=price,
     )
+
+
+# Per output image at 1K (billed as image tokens: $30, $120, $60 per 1M), as pydantic/genai-prices
+# (prices checked 2026-07-22) and LiteLLM list them; larger images cost more.
+def _tokens(usd: float, note: str) -> Price:
+    return Price(usd, source="Vertex AI pricing via pydantic/genai-prices and LiteLLM", as_of=date(2026, 7, 22),
+                 note=note)  # fmt: skip
 
 
 GEMINI_MODELS: tuple[ModelSpec, ...] = (
@@ -55,6 +63,7 @@ GEMINI_MODELS: tuple[ModelSpec, ...] = (
         (*_THREE_X_RATIOS, "1:4", "4:1", "1:8", "8:1", "9:21"),
         ("global",),  # the only location listed
         Lifecycle("active", launched=date(2026, 5, 28), source="Vertex model page (V-31FI)"),
+        _tokens(0.067, "0.045 at 0.5K, 0.101 at 2K, 0.151 at 4K"),
     ),
     _gemini(
         "gemini-3-pro-image",
@@ -63,6 +72,7 @@ GEMINI_MODELS: tuple[ModelSpec, ...] = (
         _THREE_X_RATIOS,
         ("global", "us-central1", "us-east1"),  # the rest of the US list is UNCONFIRMED
         Lifecycle("active", launched=date(2026, 5, 28), source="Vertex model page (V-3PI)"),
+        _tokens(0.134, "0.24 at 4K"),
     ),
     _gemini(
         "gemini-2.5-flash-image",
@@ -78,6 +88,7 @@ GEMINI_MODELS: tuple[ModelSpec, ...] = (
             source="Vertex model page (V-25FI); ai.google.dev deprecations",
             note="retires 2026-10-02 on the Gemini API; the Vertex date is UNCONFIRMED",
         ),
+        _tokens(0.039, "1,290 image tokens at $30 per 1M"),
     ),
 )  # fmt: skip
 

@@ -60,9 +60,13 @@ def parse_images(model: str, native: Any, requested: int) -> ParsedResponse:
     return _task_type(native, requested)
 
 
+class OutputsFilteredError(ContentFilteredError):
+    """The model answered, and its filter withheld every image it made (billed as made)."""
+
+
 def filtered_error(model: str, result: ParsedResponse) -> ContentFilteredError:
     reason = "; ".join(result.warnings) or "the model returned no images"
-    return ContentFilteredError(f"{model} blocked the request: {reason}")
+    return OutputsFilteredError(f"{model} blocked the request: {reason}")
 
 
 def combine(parts: Iterable[ParsedResponse], requested: int) -> ParsedResponse:

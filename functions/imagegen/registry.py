@@ -17,6 +17,8 @@ from .specs import (
     Lifecycle,
     ModelSpec,
     PixelBounds,
+    Price,
+    PriceTier,
     Range,
     TableSizes,
     chars,
@@ -113,6 +115,14 @@ _TITAN_LIMITS: Mapping[str, Range] = {
 }
 
 _TITAN_INPUT_RULES = ("PNG or JPEG", "longer side at most 1408 px", "at most 5 MB (docs)")
+# LiteLLM lists a flat 0.008; the tiers above it (larger and premium images) are UNCONFIRMED and
+# taken at their higher value, so that a budget is not overrun by an estimate too low.
+_TITAN_PRICE = Price(
+    0.012,
+    tiers=(PriceTier(0.008, max_pixels=512 * 512, quality="standard"), PriceTier(0.01, quality="standard")),
+    source="LiteLLM model_prices (amazon.titan-image-generator-*: 0.008); larger and premium tiers UNCONFIRMED",
+    as_of=date(2026, 7, 24),
+)
 
 _SEED_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
@@ -160,6 +170,18 @@ _SEED_MODELS: tuple[ModelSpec, ...] = (
         # "Supported foundation models in Amazon Bedrock"
         # (https://docs.aws.amazon.com/bedrock/latest/userguide/models-supported.html).
         regions=("us-east-1", "eu-west-1", "ap-northeast-1"),
+        price=Price(
+            0.08,
+            tiers=(
+                PriceTier(0.04, max_pixels=1024 * 1024, quality="standard"),
+                PriceTier(0.06, quality="standard"),
+                PriceTier(0.06, max_pixels=1024 * 1024, quality="premium"),
+                PriceTier(0.08, quality="premium"),
+            ),
+            source="Bedrock pricing as tabulated by third parties (LiteLLM charges a flat 0.06)",
+            as_of=date(2025, 10, 15),
+            note="standard/premium up to 1024x1024 and up to 2048x2048; extended-access prices may be higher",
+        ),
     ),
     ModelSpec(
         name="titan-image-v1",
@@ -181,6 +203,7 @@ _SEED_MODELS: tuple[ModelSpec, ...] = (
         unsupported={"*": STABILITY_ONLY | _CONDITIONING | {"quality"}},
         required={"outpainting": frozenset({"prompt"})},
         input_rules=_TITAN_INPUT_RULES,
+        price=_TITAN_PRICE,
     ),
     ModelSpec(
         name="titan-image-v2",
@@ -202,6 +225,7 @@ _SEED_MODELS: tuple[ModelSpec, ...] = (
         unsupported={"*": STABILITY_ONLY | {"quality"}},
         required={"outpainting": frozenset({"prompt"})},
         input_rules=_TITAN_INPUT_RULES,
+        price=_TITAN_PRICE,
     ),
     ModelSpec(
         name="imagen-3-customization",
@@ -228,6 +252,9 @@ _SEED_MODELS: tuple[ModelSpec, ...] = (
         # Google publishes no pixel limit for reference images. This bound is ours: above any
         # camera's default output, and it caps a decoded image at 128 MiB (RGBA).
         input_bounds=PixelBounds(max_side=8192, max_pixels=33_554_432),
+        price=Price(
+            0.04, source="Vertex AI pricing via LiteLLM (vertex_ai/imagen-3.0-capability-001)", as_of=date(2026, 7, 24)
+        ),
     ),
 )
 
@@ -334,8 +361,8 @@ def lifecycle_warning(spec: ModelSpec, model_ids: Mapping[str, str] | None, toda
 def markdown_table() -> str:
     """The README's model table."""
     lines = [
-        "| model | Bedrock / Vertex id | tasks | prompt | where | lifecycle |",
-        "|---|---|---|---|---|---|",
+        "| model | Bedrock / Vertex id | tasks | prompt | where | price | lifecycle |",
+        "|---|---|---|---|---|---|---|",
     ]
     for spec in MODELS.values():
         tasks = ", ".join(spec.tasks)
@@ -347,7 +374,8 @@ def markdown_table() -> str:
         lifecycle = spec.lifecycle.status
         if spec.lifecycle.end_of_life:
             lifecycle += f", end of life {spec.lifecycle.end_of_life}"
-        lines.append(f"| `{spec.name}` | `{spec.model_id}` | {tasks} | {prompt} | {where} | {lifecycle} |")
+        price = spec.price.describe() if spec.price else "—"
+        lines.append(f"| `{spec.name}` | `{spec.model_id}` | {tasks} | {prompt} | {where} | {price} | {lifecycle} |")
     return "\n".join(lines)
 
 

@@ -255,6 +255,56 @@ class PixelBounds:
 
 
 @dataclass(frozen=True)
+class PriceTier:
+    """A price for outputs up to ``max_pixels`` (None: any size) of ``quality`` (None: any)."""
+
+    usd: float
+    max_pixels: int | None = None
+    quality: str | None = None
+
+
+@dataclass(frozen=True)
+class Price:
+    """What the provider bills: per output image, or per call of an image service (one image).
+
+    ``tiers`` refine ``usd`` by output size and quality (Nova Canvas's premium 2048 px costs twice
+    its standard 1024 px); the first tier an image fits in applies.
+    """
+
+    usd: float
+    per: Literal["image", "call"] = "image"
+    tiers: tuple[PriceTier, ...] = ()
+    source: str = ""
+    as_of: date | None = None
+    note: str = ""
+
+    def of_image(self, pixels: int | None = None, quality: str | None = None) -> float:
+        for tier in self.tiers:
+            if (tier.quality is None or tier.quality == quality) and (
+                tier.max_pixels is None or pixels is None or pixels <= tier.max_pixels
+            ):
+                return tier.usd
+        return self.usd
+
+    def describe(self) -> str:
+        """``0.04–0.08 USD per image``, ``0.07 USD per call``."""
+        values = sorted({self.usd, *(tier.usd for tier in self.tiers)})
+        amount = f"{values[0]:g}" if len(values) == 1 else f"{values[0]:g}–{values[-1]:g}"
+        return f"{amount} USD per {self.per}"
+
+    def as_dict(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {"usd": self.usd, "per": self.per}
+        if self.tiers:
+            shown["tiers"] = [
+                {"usd": tier.usd, "maxPixels": tier.max_pixels, "quality": tier.quality} for tier in self.tiers
+            ]
+        shown |= {"source": self.source, "asOf": self.as_of.isoformat() if self.as_of else None}
+        if self.note:
+            shown["note"] = self.note
+        return shown
+
+
+@dataclass(frozen=True)
 class NativeBody:
     """A Stability body: the contract fields a model takes for a task and their native names.
 
@@ -304,6 +354,8 @@ class ModelSpec:
     long_running: bool = False
     # Where Bedrock serves the model (shown in /v1/models; the deployment's region must be one).
     regions: tuple[str, ...] = ()
+    # The provider's published price (None: not published).
+    price: Price | None = None
 
     @property
     def provider(self) -> str:
@@ -345,5 +397,6 @@ class ModelSpec:
                 "rules": [*self.input_rules, *([self.input_bounds.describe()] if self.input_bounds else [])],
             },
             "regions": list(self.regions),
+            "price": self.price.as_dict() if self.price else None,
             "lifecycle": self.lifecycle.as_dict(today),
         }

@@ -9,8 +9,9 @@ UNCONFIRMED the safe side is taken and the model's ``input_rules`` say so.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 
-from .specs import AspectRatioSizes, Lifecycle, ModelSpec, NativeBody, PixelBounds, Range, chars, count
+from .specs import AspectRatioSizes, Lifecycle, ModelSpec, NativeBody, PixelBounds, Price, Range, chars, count
 
 _MAX_INPUT_BYTES = 10 * 1024 * 1024  # registry.API_BODY_LIMIT_BYTES: what a function reads from S3
 
@@ -58,6 +59,30 @@ _US_WEST_2 = ("us-west-2",)
 # called from these regions (stability-on-bedrock.txt sec. 2).
 _US_PROFILE = ("us-east-1", "us-east-2", "us-west-2")
 
+# Bedrock's on-demand prices, USD, as LiteLLM's price list (RoCry/llm-api-price mirror, synced
+# 2026-07-24) and stdapi.ai's "pricing-page per-generation fallback rates" carry them; AWS's
+# pricing page renders its figures client-side, so no stored copy of it holds them.
+_PRICES_SOURCE = "Bedrock pricing via LiteLLM model_prices and stdapi.ai pricing_overrides"
+_PRICES_AS_OF = date(2026, 7, 24)
+
+
+def _per_image(usd: float) -> Price:
+    return Price(usd, source=_PRICES_SOURCE, as_of=_PRICES_AS_OF)
+
+
+def _per_call(usd: float) -> Price:
+    """An Image Service bills each call, which makes one image."""
+    return Price(usd, per="call", source=_PRICES_SOURCE, as_of=_PRICES_AS_OF)
+
+
+_SERVICE_PRICES = {
+    "stable-fast-upscale": 0.03, "stable-creative-upscale": 0.60, "stable-conservative-upscale": 0.40,
+    "stable-outpaint": 0.06, "stable-style-transfer": 0.08,
+    **dict.fromkeys(("stable-image-inpaint", "stable-image-search-replace", "stable-image-search-recolor",
+                     "stable-image-erase-object", "stable-image-remove-background", "stable-image-control-sketch",
+                     "stable-image-control-structure", "stable-image-style-guide"), 0.07),
+}  # fmt: skip
+
 
 def _active(source: str, note: str = "") -> Lifecycle:
     return Lifecycle("active", source=source, note=note)
@@ -95,11 +120,12 @@ def _service(
         output_formats=output_formats,
         native={task: body},
         regions=_US_PROFILE,
+        price=_per_call(_SERVICE_PRICES[name]),
         **options,  # type: ignore[arg-type]
     )
 
 
-def _generator(name: str, title: str, model_id: str, note: str, **options: object) -> ModelSpec:
+def _generator(name: str, title: str, model_id: str, note: str, usd: float, **options: object) -> ModelSpec:
     """Stable Image Core and Ultra (sec.4a, 4b): text-to-image by aspect ratio, in us-west-2."""
     return ModelSpec(
         name=name,
@@ -119,6 +145,7 @@ def _generator(name: str, title: str, model_id: str, note: str, **options: objec
             )
         },
         regions=_US_WEST_2,
+        price=_per_image(usd),
         input_rules=("style_preset is not sent: Bedrock's page does not list it (UNCONFIRMED)",),
         **options,  # type: ignore[arg-type]
     )
@@ -135,6 +162,7 @@ STABILITY_MODELS: tuple[ModelSpec, ...] = (
         "Stability AI Stable Image Core",
         "stability.stable-image-core-v1:1",
         "v1:0 is past its end of life.",
+        0.04,
         other_ids=("stability.stable-image-core-v1:0",),
     ),
     _generator(
@@ -142,6 +170,7 @@ STABILITY_MODELS: tuple[ModelSpec, ...] = (
         "Stability AI Stable Image Ultra 1.1",
         "stability.stable-image-ultra-v1:1",
         "v1:0 is past its end of life.",
+        0.14,
     ),
     ModelSpec(
         name="sd3-5-large",
@@ -179,6 +208,7 @@ STABILITY_MODELS: tuple[ModelSpec, ...] = (
             ),
         },
         regions=_US_WEST_2,
+        price=_per_image(0.08),
     ),
     _service(
         "stable-fast-upscale",

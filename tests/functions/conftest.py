@@ -9,12 +9,22 @@ import botocore.session
 import iam_report
 import pytest
 from fake_bedrock import FakeBedrock
-from harness import BEDROCK_REGION, INPUT_BUCKET, OUTPUT_BUCKET, REGION, STATE_MACHINE_NAME, Aws
+from harness import (
+    BEDROCK_REGION,
+    IDEMPOTENCY_TABLE,
+    INPUT_BUCKET,
+    OUTPUT_BUCKET,
+    REGION,
+    SPEND_TABLE,
+    STATE_MACHINE_NAME,
+    Aws,
+    create_table,
+)
 from iam_audit import RECORDER, audit_handlers, denied, policies_for, unused
 from moto import mock_aws
 from stacks import SEED_DEFAULTS
 
-from core import clients, http
+from core import callers, clients, http
 
 # Before any test module imports a handler: every handler call is audited against IAM.
 audit_handlers()
@@ -40,6 +50,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         "IMAGEGEN_OUTPUT_BUCKET": OUTPUT_BUCKET,
         "IMAGEGEN_INPUT_BUCKET": INPUT_BUCKET,
         "IMAGEGEN_BEDROCK_REGION": BEDROCK_REGION,
+        "IMAGEGEN_SPEND_TABLE": SPEND_TABLE,
+        "IMAGEGEN_IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
         # As the deployed stack the audit checks against: Nova Canvas where it serves the task.
         "IMAGEGEN_DEFAULT_MODELS": json.dumps(SEED_DEFAULTS),
     }.items():
@@ -66,11 +78,15 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             roleArn="arn:aws:iam::123456789012:role/imagegen-jobs",
         )
         monkeypatch.setenv("IMAGEGEN_STATE_MACHINE_ARN", machine["stateMachineArn"])
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        for table, name in ((SPEND_TABLE, "spend"), (IDEMPOTENCY_TABLE, "idempotency")):
+            create_table(dynamodb, table, name)
         clients.reset()
+        callers.forget()
         fake = FakeBedrock()
         fake.install(clients.bedrock())
         fake.install(clients.bedrock(long=True))
-        yield Aws(s3, sfn, machine["stateMachineArn"], fake)
+        yield Aws(s3, sfn, machine["stateMachineArn"], fake, dynamodb)
     clients.reset()
 
 
@@ -125,6 +141,8 @@ def _policies(stack: str, synth):
                 "state_machine_arn": state_machine_arn(),
                 "state_machine_name": STATE_MACHINE_NAME,
                 "region": REGION,
+                "spend_table": SPEND_TABLE,
+                "idempotency_table": IDEMPOTENCY_TABLE,
             },
         )
     return _POLICIES[stack]

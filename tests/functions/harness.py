@@ -17,10 +17,26 @@ INPUT_BUCKET = "imagegen-input"
 # The stack's region: Stable Image Core, Ultra and SD3.5 answer only in us-west-2.
 BEDROCK_REGION = REGION
 STATE_MACHINE_NAME = "imagegen-jobs"
+SPEND_TABLE = "imagegen-spend"
+IDEMPOTENCY_TABLE = "imagegen-idempotency"
 
 
 def state_machine_arn() -> str:
     return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}"
+
+
+def create_table(dynamodb: Any, name: str, kind: str) -> None:
+    """A table of the stack's (core.topology.TABLES), as infra/tables.py makes it."""
+    from core.topology import TABLES
+
+    partition, sort, _ = TABLES[kind]
+    keys = [(partition, "HASH"), *([(sort, "RANGE")] if sort else [])]
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": key, "KeyType": kind} for key, kind in keys],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key, _ in keys],
+        BillingMode="PAY_PER_REQUEST",
+    )
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -70,6 +86,7 @@ class Aws:
     sfn: Any
     state_machine_arn: str
     bedrock: FakeBedrock
+    dynamodb: Any = None
 
     def reconfigure(self) -> None:
         """After the environment changed: new settings and clients, the same fake behind Bedrock."""

@@ -163,6 +163,8 @@ class Recorder:
         elif service == "states":
             arn = params.get("executionArn") or params.get("stateMachineArn")
             self._record(f"states:{operation}", (arn,))
+        elif service == "dynamodb":
+            self._record(f"dynamodb:{operation}", (f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{params['TableName']}",))
         else:
             raise AssertionError(f"the audit does not know {service}:{operation}; teach it")
 
@@ -230,6 +232,13 @@ def policies_for(synth: Synth, references: dict[str, str]) -> Policies:
     ):
         logical_id = stack.resolve(bucket.bucket_name)["Ref"]
         resolved |= {logical_id: name, f"{logical_id}.Arn": f"arn:aws:s3:::{name}"}
+    for table, name in (
+        (stack.tables.spend, references["spend_table"]),
+        (stack.tables.idempotency, references["idempotency_table"]),
+    ):
+        logical_id = stack.resolve(table.table_name)["Ref"]
+        arn = f"arn:aws:dynamodb:{references['region']}:{ACCOUNT}:table/{name}"
+        resolved |= {logical_id: name, f"{logical_id}.Arn": arn}
     machine = stack.resolve(stack.workflow.state_machine.state_machine_arn)["Ref"]
     resolved |= {machine: references["state_machine_arn"], f"{machine}.Name": references["state_machine_name"]}
     resolved |= {

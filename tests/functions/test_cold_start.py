@@ -103,3 +103,49 @@ def test_the_warm_hot_path_stays_within_a_bound_of_the_bare_work():
 
     for label in ("warm, 1 image, url", "warm, 4 images, url", "warm, 1 image, base64"):
         assert ratios[label] <= 2.0, f"{label}: {ratios[label]:.2f}x the bare work (goal 1.5x)"
+
+
+def _first_request(idempotency_key: str | None) -> dict:
+    """In a fresh interpreter, as a new container: ms to import the text-to-image handler and
+    answer its first request (Bedrock, S3 and DynamoDB answered at botocore's before-send hook,
+    tools/bench.py), and whether it loaded Powertools."""
+    header = {} if idempotency_key is None else {"Idempotency-Key": idempotency_key}
+    code = f"""
+import json, sys, time
+sys.path[:0] = {[*bench.LAMBDA_PATH, str(ROOT / "tools")]!r}
+import bench
+bench.install_stub({{1: bench.bedrock_answer(1)}})
+started = time.perf_counter()
+import text_to_image
+event = {{
+    "httpMethod": "POST",
+    "path": "/v1/text-to-image",
+    "headers": {{"Host": "bench.execute-api.us-west-2.amazonaws.com", **{header!r}}},
+    "requestContext": {{"domainName": "bench.execute-api.us-west-2.amazonaws.com", "path": "/prod/v1/text-to-image"}},
+    "body": json.dumps(bench.request_body(1, "url")),
+}}
+status = text_to_image.handler(event, bench.Context())["statusCode"]
+print(json.dumps({{
+    "status": status,
+    "ms": (time.perf_counter() - started) * 1000,
+    "powertools": sorted(name for name in sys.modules if name.startswith("aws_lambda_powertools")),
+}}))
+"""
+    env = {**os.environ, **bench.ENV, "IMAGEGEN_IDEMPOTENCY_TABLE": "imagegen-idempotency"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_a_request_without_an_idempotency_key_does_not_import_powertools_and_one_with_it_costs_little():
+    # Interleaved, best of 3 each, as the bounds above are measured.
+    runs = [(_first_request(None), _first_request("retry-1")) for _ in range(3)]
+    plain, keyed = runs[0]
+
+    assert plain["status"] == keyed["status"] == 200
+    assert plain["powertools"] == [], "a request without the header paid for importing Powertools"
+    assert "aws_lambda_powertools.utilities.idempotency" in keyed["powertools"]
+    # Measured here: ~20-25 ms more (Powertools' import ~10 ms, the DynamoDB client, its two calls
+    # answered locally); a deployed request adds DynamoDB's round trips besides.
+    extra = min(run[1]["ms"] for run in runs) - min(run[0]["ms"] for run in runs)
+    assert extra <= 100, f"the first request with an Idempotency-Key took {extra:.0f} ms more"

@@ -115,7 +115,11 @@ def test_the_daily_quota_answer_names_no_retry_it_cannot_know(synth):
     quota = responses["QUOTA_EXCEEDED"]
     assert quota["StatusCode"] == "429"
     assert "gatewayresponse.header.Retry-After" not in quota.get("ResponseParameters", {})
-    assert "resets when the day ends (UTC)" in quota["ResponseTemplates"]["application/json"]
+    # The answer the local gateway gives too (local/keys.py): one error, rendered by both.
+    from imagegen.errors import QUOTA_EXHAUSTED
+
+    assert json.loads(quota["ResponseTemplates"]["application/json"]) == QUOTA_EXHAUSTED.body()
+    assert "resets when the day ends (UTC)" in QUOTA_EXHAUSTED.message
     # Throttling by rate is over within seconds: that answer keeps its Retry-After.
     assert "gatewayresponse.header.Retry-After" in responses["THROTTLED"]["ResponseParameters"]
 
@@ -206,3 +210,35 @@ def test_a_jobs_model_calls_and_publishing_fit_the_state_machines_timeout(synth)
         publish_timeout, PUBLISH_RETRY
     )
     assert needed <= definition["TimeoutSeconds"], needed
+
+
+# --- the tables that hold teams' budgets and idempotency records ------------------------------
+
+
+def test_the_tables_are_on_demand_recoverable_expiring_protected_and_kept(synth):
+    from core.topology import TABLES
+
+    tables = synth.resources("AWS::DynamoDB::Table")
+    assert len(tables) == 2
+    expiring = set()
+    for name, table in tables.items():
+        properties = table["Properties"]
+        assert properties["BillingMode"] == "PAY_PER_REQUEST", name
+        assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True, name
+        assert properties["DeletionProtectionEnabled"] is True, name
+        assert properties["SSESpecification"]["SSEEnabled"] is True, name
+        assert table["DeletionPolicy"] == "Retain" and table["UpdateReplacePolicy"] == "Retain", name
+        expiring.add(properties["TimeToLiveSpecification"]["AttributeName"])
+    assert expiring == {ttl for _, _, ttl in TABLES.values()}
+
+
+def test_only_the_functions_that_spend_or_read_budgets_touch_the_spend_table(synth):
+    touching = set()
+    for policy in synth.resources("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if any(action.startswith("dynamodb:") for action in actions):
+                assert not any("*" in action for action in actions)
+                touching.add(policy["Properties"]["Roles"][0]["Ref"][:24])
+    assert not any(role.startswith(("TaskApiModels", "TaskApiUploads", "TaskApiOpenapi", "TaskApiPlayground"))
+                   for role in touching)  # fmt: skip

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from imagegen.cost import Cost
 from imagegen.errors import ImageGenError, InvalidRequestError
 from imagegen.logs import add_log_context, get_logger
 
-from . import http, jobs, layout, metrics, storage, workflow
+from . import budgets, callers, http, idempotency, jobs, layout, metrics, storage, workflow
 from .config import Settings, settings
 from .jobs import Job
 
@@ -31,7 +32,13 @@ def task_handler(task: str) -> http.Handler:
     @http.api
     def handler(event: http.Event, context: Any) -> http.Response:
         arrived = http.arrival(event, settings().sync_timeout_seconds)
-        return run_task(task, http.json_body(event), context, http.base_url(event), arrived)
+        caller = callers.of_event(event)
+        return idempotency.answered_once(
+            event,
+            context,
+            lambda: run_task(task, http.json_body(event), context, http.base_url(event), arrived, caller),
+            caller,
+        )
 
     handler.__name__ = f"{task.replace('-', '_')}_handler"
     return handler
@@ -58,8 +65,10 @@ class Outcome:
     status_url: str = ""
 
 
-def run_task(task: str, payload: Any, context: Any, base_url: str, arrived: float) -> http.Response:
-    outcome = execute(task, payload, context, base_url, arrived)
+def run_task(
+    task: str, payload: Any, context: Any, base_url: str, arrived: float, caller: callers.Caller
+) -> http.Response:
+    outcome = execute(task, payload, context, base_url, arrived, caller=caller)
     if outcome.started:
         return http.response(202, outcome.view, {"Location": outcome.status_url})
     if any("base64" in image for image in outcome.view.get("images", [])):
@@ -68,9 +77,17 @@ def run_task(task: str, payload: Any, context: Any, base_url: str, arrived: floa
 
 
 def execute(
-    task: str, payload: Any, context: Any, base_url: str, arrived: float, conversion: Conversion | None = None
+    task: str,
+    payload: Any,
+    context: Any,
+    base_url: str,
+    arrived: float,
+    conversion: Conversion | None = None,
+    caller: callers.Caller = callers.NOBODY,
 ) -> Outcome:
-    """Validate, then start a job or run the request within the API's time and store it.
+    """Validate, reserve the cost of the request in the caller's budget (a 402 when over), then
+    start a job or run the request within the API's time and store it. Either way the job
+    belongs to the caller's team, and the reservation is settled at what the calls cost.
 
     ``arrived`` (``http.arrival``) is when the API's timeout started counting; ``conversion``, an
     image format the caller wants that the model does not write (sync requests only).
@@ -81,10 +98,17 @@ def execute(
         raise InvalidRequestError.for_field(
             "responseFormat", "base64 is only available for synchronous results; async jobs return URLs"
         )
-    job = Job.create(layout.new_job_id(), built)
+    job = Job.create(layout.new_job_id(), built, owner=caller.team)
     add_log_context(jobId=job.id, task=task, model=built.model)
+    # Before any model call: a job's whole cost (a fan-out's every call) is reserved up front.
+    reservation = budgets.reserve(caller.team, jobs.charged(job))
+    job = replace(job, reservation=reservation.to_dict() if reservation else None)
     if runs_async(built, config):
-        workflow.start(job, built)
+        try:
+            workflow.start(job, built)
+        except ImageGenError:
+            budgets.settle(reservation, Cost.nothing(built.model), requests=0)
+            raise
         log.info("job %s started: %s %s x%d", job.id, task, built.model, built.requested)
         status_url = f"{base_url}/v1/jobs/{job.id}"
         return Outcome({"id": job.id, "status": "RUNNING", "statusUrl": status_url}, True, status_url)
@@ -97,9 +121,12 @@ def execute(
     called = time.monotonic()
     try:
         parsed = jobs.generate(built, deadline=deadline)
-    except ImageGenError:
+    except ImageGenError as exc:
         # A sync job that fails at the model writes no manifest: count it here.
-        metrics.emit(task, built.model, {metrics.JOBS_FAILED: 1})
+        paid = jobs.charged(job) if jobs.billed(exc) else Cost.nothing(built.model)
+        values = {metrics.JOBS_FAILED: 1} | ({metrics.ESTIMATED_COST: paid.usd} if paid.usd else {})
+        metrics.emit(task, built.model, values)
+        budgets.settle(reservation, paid)
         raise
     model_ms = round((time.monotonic() - called) * 1000)
     if conversion is not None:
@@ -111,7 +138,9 @@ def execute(
         # S3 may be failing for this write too; the response tells the caller either way.
         with contextlib.suppress(storage.StorageError):
             jobs.record_failure(job.id, job, failure)
+        budgets.settle(reservation, jobs.charged(job))  # the model made the images: they were paid
         raise failure from None
+    budgets.settle(reservation, jobs.charged(job))
     log.info("job %s succeeded: %s %s %d images in %d ms", job.id, task, built.model, len(parsed.images), model_ms)
     inline = None
     if built.response_format == "base64":
@@ -137,9 +166,13 @@ def get_job(event: http.Event, context: Any) -> http.Response:
     job_id = (event.get("pathParameters") or {}).get("id")
     if not layout.is_job_id(job_id):
         raise InvalidRequestError.for_field("id", "must be a job id: 32 lowercase hex digits")
+    caller = callers.of_event(event)
     manifest = storage.get_json(settings().output_bucket, layout.manifest_key(job_id))
     if manifest is None:
-        return http.response(200, workflow.status_without_manifest(job_id))
+        return http.response(200, workflow.status_without_manifest(job_id, caller))
+    if not caller.may_read(manifest.get("owner")):
+        # Another team's job is, to this caller, a job that does not exist.
+        raise workflow.no_such_job(job_id)
     return http.response(200, jobs.public_view(manifest))
 
 
@@ -175,6 +208,26 @@ def create_upload(event: http.Event, context: Any) -> http.Response:
             "maxBytes": max_bytes,
         },
     )
+
+
+@http.api
+def get_usage(event: http.Event, context: Any) -> http.Response:
+    """``?from=YYYY-MM-DD&to=YYYY-MM-DD`` (the last 30 days by default), for the caller's team."""
+    from datetime import UTC, date, datetime, timedelta
+
+    caller = callers.of_event(event)
+    if caller.team is None or not settings().spend_table:
+        raise InvalidRequestError.for_field("x-api-key", "usage is counted per API key: call with a key")
+    query = event.get("queryStringParameters") or {}
+    today = datetime.now(UTC).date()
+    days: dict[str, date] = {}
+    for name, default in (("from", today - timedelta(days=29)), ("to", today)):
+        raw = query.get(name)
+        try:
+            days[name] = date.fromisoformat(raw) if raw is not None else default
+        except (TypeError, ValueError):
+            raise InvalidRequestError.for_field(name, "must be a date: YYYY-MM-DD") from None
+    return http.response(200, budgets.usage(caller.team, days["from"], days["to"]))
 
 
 @http.api

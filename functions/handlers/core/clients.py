@@ -64,7 +64,12 @@ def stepfunctions() -> Any:
     return boto3.client("stepfunctions", config=Config(retries={"mode": "standard"}))
 
 
+@cache
+def dynamodb() -> Any:
+    return boto3.client("dynamodb", config=Config(retries={"mode": "standard"}))
+
+
 def reset() -> None:
     """Forget cached clients and settings (tests, and the local stack after a config change)."""
-    for factory in (_bedrock, s3, stepfunctions, settings):
+    for factory in (_bedrock, s3, stepfunctions, dynamodb, settings):
         factory.cache_clear()

@@ -58,6 +58,10 @@ class Settings:
     sync_timeout_seconds: float = _env("IMAGEGEN_SYNC_TIMEOUT_SECONDS", DEFAULT_SYNC_TIMEOUT_SECONDS)
     # Browser origins allowed to call the API ("*": any); empty: no CORS headers at all.
     cors_origins: tuple[str, ...] = _env("IMAGEGEN_CORS_ORIGINS", ())
+    # The DynamoDB table of teams, budgets and usage (core/budgets.py); empty: nothing is counted.
+    spend_table: str = _env("IMAGEGEN_SPEND_TABLE", "")
+    # The DynamoDB table of Idempotency-Key records (core/idempotency.py); empty: keys are refused.
+    idempotency_table: str = _env("IMAGEGEN_IDEMPOTENCY_TABLE", "")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:

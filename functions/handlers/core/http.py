@@ -34,8 +34,8 @@ _HEADERS = {
 }
 
 # CORS, for the deployed API's preflight (infra/api.py) and every response alike.
-CORS_ALLOW_HEADERS = ("Content-Type", "X-Api-Key", "Authorization")
-CORS_EXPOSE_HEADERS = ("Location", "Retry-After", "X-ImageGen-Job-Id")
+CORS_ALLOW_HEADERS = ("Content-Type", "X-Api-Key", "Authorization", "Idempotency-Key")
+CORS_EXPOSE_HEADERS = ("Location", "Retry-After", "X-ImageGen-Job-Id", "Idempotent-Replayed")
 CORS_MAX_AGE_SECONDS = 3600
 
 # When this container began loading the handler: its first request has waited since then.

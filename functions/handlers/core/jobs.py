@@ -26,6 +26,7 @@ from .config import Settings, settings
 
 if TYPE_CHECKING:
     from imagegen import BuiltRequest, ParsedResponse
+    from imagegen.cost import Cost
     from imagegen.images import Conversion
 
 log = get_logger()
@@ -66,9 +67,19 @@ class Job:
     source: dict[str, str] | None = None
     # Async only: the model calls Step Functions makes, as {modelId, input, output} S3 URIs.
     calls: list[dict[str, str]] = field(default_factory=list)
+    # The team whose key started the job (None: the deployment's, a trigger's): only it reads it.
+    owner: str | None = None
+    # What the job costs once its calls are answered ({usd, model, images}), and what of its
+    # team's budget it reserved ({team, month, usd}; core/budgets.py).
+    cost: dict[str, Any] | None = None
+    reservation: dict[str, Any] | None = None
 
     @classmethod
-    def create(cls, job_id: str, built: BuiltRequest, source: dict[str, str] | None = None) -> Job:
+    def create(
+        cls, job_id: str, built: BuiltRequest, source: dict[str, str] | None = None, owner: str | None = None
+    ) -> Job:
+        from imagegen.cost import estimate
+
         return cls(
             id=job_id,
             task=built.task,
@@ -79,6 +90,8 @@ class Job:
             parameters=built.parameters(),
             warnings=list(built.warnings),
             source=source,
+            owner=owner,
+            cost=estimate(built).as_dict(),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -202,6 +215,13 @@ def converted(parsed: ParsedResponse, conversion: Conversion) -> ParsedResponse:
     )
 
 
+def charged(job: Job) -> Cost:
+    """What the job's calls cost once answered (filtered or not)."""
+    from imagegen.cost import Cost
+
+    return Cost(**job.cost) if job.cost else Cost.nothing(job.model)
+
+
 def finish(job: Job, parsed: ParsedResponse, timings: dict[str, Any] | None = None) -> dict[str, Any]:
     """Store every image, then the manifest; return the manifest."""
     bucket = settings().output_bucket
@@ -227,7 +247,15 @@ def finish(job: Job, parsed: ParsedResponse, timings: dict[str, Any] | None = No
         job, "SUCCEEDED", images=images, filtered=parsed.filtered, warnings=parsed.warnings, timings=timings
     )
     storage.put_json(bucket, layout.manifest_key(job.id), manifest)
-    metrics.emit(job.task, job.model, {metrics.IMAGES_GENERATED: len(images), metrics.IMAGES_FILTERED: parsed.filtered})
+    metrics.emit(
+        job.task,
+        job.model,
+        {
+            metrics.IMAGES_GENERATED: len(images),
+            metrics.IMAGES_FILTERED: parsed.filtered,
+            metrics.ESTIMATED_COST: charged(job).usd,
+        },
+    )
     return manifest
 
 
@@ -247,11 +275,28 @@ def _store_all(writes: list[tuple]) -> None:
 def record_failure(
     job_id: str, job: Job | None, error: ImageGenError, source: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    """Write a FAILED manifest (the job's outcome when it cannot succeed)."""
+    """Write a FAILED manifest (the job's outcome when it cannot succeed). Its cost is what the
+    calls were billed: the job's when the model made images a filter then withheld, else none."""
+    if job is not None:
+        job = replace(job, cost=charged(job).as_dict() if billed(error) else nothing(job))
     manifest = build_manifest(job, "FAILED", error=error, job_id=job_id, source=source)
     storage.put_json(settings().output_bucket, layout.manifest_key(job_id), manifest)
-    metrics.emit(job.task if job else None, job.model if job else None, {metrics.JOBS_FAILED: 1})
+    values = {metrics.JOBS_FAILED: 1}
+    if job is not None and billed(error):
+        values[metrics.ESTIMATED_COST] = charged(job).usd
+    metrics.emit(job.task if job else None, job.model if job else None, values)
     return manifest
+
+
+def billed(error: ImageGenError) -> bool:
+    """Whether the model generated before the error: every image withheld by an output filter."""
+    from imagegen.parsers import OutputsFilteredError
+
+    return isinstance(error, OutputsFilteredError)
+
+
+def nothing(job: Job) -> dict[str, Any]:
+    return {"usd": 0.0, "model": job.model, "images": 0}
 
 
 def build_manifest(
@@ -278,6 +323,10 @@ def build_manifest(
             "warnings": [*job.warnings, *(w for w in warnings if w not in job.warnings)],
             "parameters": job.parameters,
         }
+        if job.cost is not None:
+            manifest["cost"] = job.cost
+        if job.owner is not None:
+            manifest["owner"] = job.owner
     source = job.source if job is not None else source
     if source:
         manifest["source"] = source
@@ -290,7 +339,9 @@ def build_manifest(
 # --- reading -----------------------------------------------------------------------------
 
 # What the API shows of a manifest; parameters and timings stay in S3 for operators.
-_PUBLIC_FIELDS = ("id", "status", "task", "model", "modelId", "images", "requested", "filtered", "warnings", "error")
+_PUBLIC_FIELDS = (
+    "id", "status", "task", "model", "modelId", "images", "requested", "filtered", "warnings", "error", "cost",
+)  # fmt: skip
 
 
 def public_view(manifest: dict[str, Any], inline: Sequence[bytes | str] | None = None) -> dict[str, Any]:

@@ -17,6 +17,19 @@ JOBS = "jobs/"
 UPLOADS = "uploads/"
 TRIGGERS = "triggers/"
 TRIGGER_REQUESTS = "triggers/requests/"
+# triggers/teams/<team>/<task>/<file> (or .../requests/<name>.json): a job that team owns and pays for.
+TRIGGER_TEAMS = "triggers/teams/"
+
+
+def trigger_path(key: str) -> tuple[str | None, str]:
+    """The team an object under triggers/ belongs to (None: the deployment), and its path below
+    the team's folder (``<task>/<file>`` or ``requests/<name>.json``)."""
+    rest = key.removeprefix(TRIGGERS)
+    if key.startswith(TRIGGER_TEAMS):
+        team, _, inner = key.removeprefix(TRIGGER_TEAMS).partition("/")
+        return (team or None), inner
+    return None, rest
+
 
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 

@@ -30,12 +30,15 @@ IMAGES_FILTERED = "ImagesFiltered"
 THROTTLES = "Throttles"
 MODEL_LATENCY = "ModelLatency"
 JOBS_FAILED = "JobsFailed"
+# USD at the models' published prices (the registry's), of what the calls made.
+ESTIMATED_COST = "EstimatedCostUSD"
 UNITS = {
     IMAGES_GENERATED: "Count",
     IMAGES_FILTERED: "Count",
     THROTTLES: "Count",
     MODEL_LATENCY: "Milliseconds",
     JOBS_FAILED: "Count",
+    ESTIMATED_COST: "None",
 }
 
 

@@ -21,9 +21,10 @@ from imagegen.errors import ImageGenError, InvalidRequestError, PayloadTooLargeE
 from imagegen.images import ImageFormatError, ImageInfo, OverSizeError, inline_image, inspect_image, mask_from_alpha
 from imagegen.specs import AspectRatioSizes, ModelSpec
 
-from . import http
+from . import callers, http
 from .api import execute, stored_hint
 from .config import TASK_DEFAULT, Settings, settings
+from .idempotency import answered_once
 from .multipart import parse_form
 
 if TYPE_CHECKING:
@@ -34,7 +35,11 @@ _ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
     403: "permission_error",
+    # A team's monthly budget is spent (OpenAI names a spent balance insufficient_quota).
+    402: "insufficient_quota",
     404: "not_found_error",
+    # Idempotency-Key: the first request with the key is still running.
+    409: "invalid_request_error",
     413: "invalid_request_error",
     422: "invalid_request_error",
     429: "rate_limit_error",
@@ -75,7 +80,11 @@ def _param(field: str) -> str:
 
 
 def _api(handle: Callable[[http.Event, Any], http.Response]) -> http.Handler:
-    return http.api(handle, render_error=openai_error)
+    def answer(event: http.Event, context: Any) -> http.Response:
+        return answered_once(event, context, lambda: handle(event, context))
+
+    answer.__name__, answer.__doc__ = handle.__name__, handle.__doc__
+    return http.api(answer, render_error=openai_error)
 
 
 @_api
@@ -181,14 +190,16 @@ class _Request:
             payload["prompt"] = "a variation of this image"
             self.warnings.append(f"{spec.name} needs a prompt for a variation: 'a variation of this image' was used")
         arrived = http.arrival(event, self.config.sync_timeout_seconds)
+        # The caller's team owns the job and pays for it, as on the native routes.
+        caller = callers.of_event(event)
         payload = {name: value for name, value in payload.items() if value is not None}
         remover = self._background_model()
         if remover is None:
             conversion = self._conversion(spec)
             payload |= self._native_format(task, spec, conversion)
-            views = [execute(task, payload, context, http.base_url(event), arrived, conversion).view]
+            views = [execute(task, payload, context, http.base_url(event), arrived, conversion, caller).view]
         else:
-            views = self._without_background(task, payload, remover, context, event, arrived)
+            views = self._without_background(task, payload, remover, context, event, arrived, caller)
         return self._answer(views, event)
 
     # --- what the model is asked -----------------------------------------------------------
@@ -287,11 +298,19 @@ class _Request:
         return MODELS[resolve_model(None, "background-removal", self.config)]
 
     def _without_background(
-        self, task: str, payload: dict[str, Any], remover: ModelSpec, context: Any, event: http.Event, arrived: float
+        self,
+        task: str,
+        payload: dict[str, Any],
+        remover: ModelSpec,
+        context: Any,
+        event: http.Event,
+        arrived: float,
+        caller: callers.Caller,
     ) -> list[dict[str, Any]]:
         """The images made, then each one's background removed by ``remover`` (a second paid call
         per image), within the same time budget."""
-        made = execute(task, {**payload, "responseFormat": "base64"}, context, http.base_url(event), arrived).view
+        made = execute(task, {**payload, "responseFormat": "base64"}, context, http.base_url(event), arrived,
+                       caller=caller).view  # fmt: skip
         self.made_by.append(made["id"])
         conversion = self._conversion(remover)
         native = self._native_format("background-removal", remover, conversion)
@@ -305,7 +324,7 @@ class _Request:
                 **native,
             }
             views.append(
-                execute("background-removal", removal, context, http.base_url(event), arrived, conversion).view
+                execute("background-removal", removal, context, http.base_url(event), arrived, conversion, caller).view
             )
         self.warnings.append(f"background=transparent: {remover.name} removed the background of each image")
         return views

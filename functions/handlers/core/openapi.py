@@ -11,7 +11,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from imagegen.errors import (
+    BudgetExceededError,
     ContentFilteredError,
+    IdempotencyInProgressError,
     ImageGenError,
     InternalError,
     InvalidRequestError,
@@ -110,6 +112,37 @@ class Models(_Open):
     defaults: dict[str, str] = Field(description="Each served task's model for requests that name none")
 
 
+class UsageCounts(_Open):
+    requests: int
+    images: int
+    usd: float
+
+
+class UsageDay(UsageCounts):
+    date: str
+
+
+class UsageModel(UsageCounts):
+    model: str
+
+
+class UsageMonth(_Open):
+    month: str
+    spentUsd: float
+    committedUsd: float = Field(description="Spent, and reserved by requests not yet answered")
+    budgetUsd: float | None = Field(None, description="The team's monthly budget; none: no budget")
+    resetsAt: str
+
+
+class Usage(_Open):
+    """The calling key's team: requests, images and USD at published prices, per day and model."""
+
+    team: str
+    days: list[UsageDay]
+    models: list[UsageModel]
+    month: UsageMonth
+
+
 class OpenAPIDocument(_Open):
     openapi: str
     info: dict[str, Any]
@@ -159,14 +192,16 @@ class OpenAIError(_Open):
 
 
 # What each kind of route may answer besides its successes (the error classes' statuses).
-_TASK_ERRORS = (InvalidRequestError, UnauthorizedError, PayloadTooLargeError, ContentFilteredError, ThrottledError,
-                InternalError, UpstreamError, UpstreamTimeoutError)  # fmt: skip
+_TASK_ERRORS = (InvalidRequestError, UnauthorizedError, BudgetExceededError, IdempotencyInProgressError,
+                PayloadTooLargeError, ContentFilteredError, ThrottledError, InternalError, UpstreamError,
+                UpstreamTimeoutError)  # fmt: skip
 _ERRORS: dict[str, tuple[type[ImageGenError], ...]] = {
     "task": _TASK_ERRORS,
     "openai": _TASK_ERRORS,
     "jobs": (InvalidRequestError, UnauthorizedError, NotFoundError, InternalError, UpstreamError),
     "uploads": (InvalidRequestError, UnauthorizedError, PayloadTooLargeError, InternalError),
     "models": (UnauthorizedError, InternalError),
+    "usage": (InvalidRequestError, UnauthorizedError, InternalError, UpstreamError),
     "openapi": (),
 }
 
@@ -214,6 +249,12 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
         operation["parameters"] = [
             {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
         ]
+    if route.module == "usage":
+        operation["parameters"] = [
+            {"name": name, "in": "query", "required": False, "description": what,
+             "schema": {"type": "string", "format": "date"}}
+            for name, what in (("from", "First day (UTC), default 29 days ago"), ("to", "Last day, default today"))
+        ]  # fmt: skip
     operation["responses"] = {
         str(status): {"description": description, "content": _content(model, schemas)}
         for status, (description, model) in responses.items()
@@ -271,6 +312,7 @@ def _shapes(
         "uploads": (("application/json", UploadRequest), {200: ("A presigned POST form", Upload)}),
         "jobs": (None, {200: ("The job", Job)}),
         "models": (None, {200: ("The served models", Models)}),
+        "usage": (None, {200: ("The team's usage", Usage)}),
         "openapi": (None, {200: ("This document", OpenAPIDocument)}),
         "playground": (None, {200: ("The browser playground, one self-contained page", None)}),
     }

@@ -37,6 +37,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/uploads", "uploads"),
     Route("GET", "/v1/jobs/{id}", "jobs"),
     Route("GET", "/v1/models", "models"),
+    Route("GET", "/v1/usage", "usage"),
     # The OpenAI Images API over the same tasks.
     Route("POST", "/v1/images/generations", "images_generations", role="openai"),
     Route("POST", "/v1/images/edits", "images_edits", role="openai"),

@@ -18,21 +18,23 @@ INPUT_BUCKET_ID = "Inputs"
 _ALL_TASK_SETTINGS = (
     "output_bucket", "input_bucket", "state_machine_arn", "bedrock_region", "model_ids", "enabled_models",
     "default_models", "async_threshold_pixels", "presign_ttl_seconds", "upload_ttl_seconds", "sync_timeout_seconds",
-    "cors_origins",
+    "cors_origins", "spend_table", "idempotency_table",
 )  # fmt: skip
 FUNCTION_SETTINGS: dict[str, tuple[str, ...]] = {
     "task": _ALL_TASK_SETTINGS,
     # Always synchronous: no state machine.
     "openai": (*(name for name in _ALL_TASK_SETTINGS if name != "state_machine_arn"), "openai_models"),
-    "jobs": ("output_bucket", "state_machine_arn", "presign_ttl_seconds", "cors_origins"),
+    # The caller's team decides whose jobs it reads.
+    "jobs": ("output_bucket", "state_machine_arn", "presign_ttl_seconds", "cors_origins", "spend_table"),
+    "usage": ("spend_table", "cors_origins"),
     "uploads": ("input_bucket", "enabled_models", "upload_ttl_seconds", "cors_origins"),
     "models": ("model_ids", "enabled_models", "default_models", "cors_origins"),
     # The document lists the task routes the enabled models give the API.
     "openapi": ("enabled_models", "cors_origins"),
     "playground": ("cors_origins",),
     "authorizer": (),
-    "publish": ("output_bucket", "bedrock_region"),
-    "fail": ("output_bucket", "bedrock_region"),
+    "publish": ("output_bucket", "bedrock_region", "spend_table"),
+    "fail": ("output_bucket", "bedrock_region", "spend_table"),
     "trigger": (
         "output_bucket",
         "input_bucket",
@@ -40,6 +42,7 @@ FUNCTION_SETTINGS: dict[str, tuple[str, ...]] = {
         "model_ids",
         "enabled_models",
         "default_models",
+        "spend_table",
     ),
 }
 
@@ -59,8 +62,17 @@ API_FUNCTION_TIMEOUT_SECONDS: dict[str, float] = {
     "openapi": 10,
     "playground": 10,
     "jobs": 10,
+    "usage": 10,
     "uploads": 10,
     "models": 10,
+}
+
+# The DynamoDB tables (infra/tables.py; the local stack and the tests make the same): partition
+# and sort key, and the attribute whose epoch seconds expire a record. Powertools' idempotency
+# layer keys its records by "id" and expires them by "expiration".
+TABLES: dict[str, tuple[str, str | None, str]] = {
+    "spend": ("pk", "sk", "expires"),
+    "idempotency": ("id", None, "expiration"),
 }
 
 # Upload triggers: SQS batch size and how often a message is received before the DLQ takes it.

@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from imagegen.body import parse_json
+from imagegen.cost import Cost
 from imagegen.errors import ImageGenError, InternalError, InvalidRequestError, PayloadTooLargeError
 from imagegen.logs import add_log_context, get_logger, log_context
 from imagegen.registry import API_BODY_LIMIT_BYTES, TASKS
 
-from . import bedrock, claims, jobs, layout, storage
+from . import bedrock, budgets, claims, jobs, layout, storage
 from .config import Settings, settings
 from .jobs import Job
 
@@ -122,15 +123,21 @@ def run(created: CreatedObject, holder: str = "") -> None:
     held = claims.claim(config.output_bucket, job_id, holder)
     if held is None:
         raise ClaimedElsewhere(f"job {job_id} is being run by another delivery")
-    job = None
+    job = reservation = None
+    team, _ = layout.trigger_path(created.key)
     try:
         built = _prepare(created, config)
         add_log_context(task=built.task, model=built.model)
-        job = Job.create(job_id, built, created.source)
+        job = Job.create(job_id, built, created.source, owner=team)
+        # A team's folder spends the team's budget: over it, the job fails before any call.
+        reservation = budgets.reserve(team, jobs.charged(job))
         parsed = jobs.generate(built, long=True)
         manifest = jobs.finish(job, parsed)
+        budgets.settle(reservation, jobs.charged(job))
         log.info("job %s succeeded for %s: %d images", job_id, created.key, len(manifest["images"]))
     except ImageGenError as exc:
+        paid = jobs.charged(job) if job is not None and jobs.billed(exc) else None
+        budgets.settle(reservation, paid or Cost.nothing(job.model if job else ""))
         if _retryable(exc):
             claims.release(held)
             raise
@@ -158,14 +165,15 @@ def _retryable(error: ImageGenError) -> bool:
 
 def trigger_request(created: CreatedObject) -> tuple[str, Any]:
     """The task and request body an object under ``triggers/`` stands for."""
-    folder, _, name = created.key.removeprefix(layout.TRIGGERS).partition("/")
-    if created.key.startswith(layout.TRIGGER_REQUESTS):
+    _, path = layout.trigger_path(created.key)
+    folder, _, name = path.partition("/")
+    if folder == "requests":
         return _stored_request(created)
     if folder not in TASKS or not name:
         raise InvalidRequestError.for_field(
             "key",
-            f"{created.key} is not under a task folder: use triggers/<task>/ with one of {', '.join(TASKS)}, "
-            "or triggers/requests/<name>.json",
+            f"{created.key} is not under a task folder: use triggers/[teams/<team>/]<task>/ with one of "
+            f"{', '.join(TASKS)}, or triggers/[teams/<team>/]requests/<name>.json",
         )
     from imagegen.schema import trigger_field
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from imagegen.cost import Cost
 from imagegen.errors import (
     ImageGenError,
     NotFoundError,
@@ -23,7 +24,8 @@ from imagegen.errors import (
 )
 from imagegen.logs import add_log_context, get_logger
 
-from . import bedrock, clients, jobs, layout, metrics, storage
+from . import bedrock, budgets, clients, jobs, layout, metrics, storage
+from .callers import NOBODY, Caller
 from .config import settings
 from .jobs import Job
 
@@ -121,14 +123,18 @@ def publish(job_id: str) -> dict[str, Any]:
         if native is None:
             raise RuntimeError(f"job {job_id}: the model response {call['output']} is missing")
         natives.append(native)
+    # Every call was answered: the model was paid for what it made, filtered or not.
+    reservation = budgets.Reservation.from_dict(job.reservation)
     try:
         parsed = jobs.parse_all(job.model, natives, job.requested, job.seeds)
     except ImageGenError as exc:
         log.info("job %s failed: %s", job_id, exc.code)
         metrics.emit(job.task, job.model, metrics.model_error(exc, job.requested))
         jobs.record_failure(job_id, job, exc)
+        budgets.settle(reservation, jobs.charged(job))
         return {"id": job_id, "status": "FAILED"}
     manifest = jobs.finish(job, parsed)
+    budgets.settle(reservation, jobs.charged(job))
     log.info("job %s succeeded: %d images, %d filtered", job_id, len(manifest["images"]), manifest["filtered"])
     return {"id": job_id, "status": manifest["status"]}
 
@@ -144,6 +150,9 @@ def fail(job_id: str, error: dict[str, Any] | None) -> dict[str, Any]:
         metrics.emit(job.task, job.model, metrics.model_error(mapped, job.requested))
     log.info("job %s failed: %s", job_id, mapped.code)
     jobs.record_failure(job_id, job, mapped)
+    if job is not None:
+        # A call that failed made nothing to pay for; the reservation is released.
+        budgets.settle(budgets.Reservation.from_dict(job.reservation), Cost.nothing(job.model))
     return {"id": job_id, "status": "FAILED"}
 
 
@@ -163,11 +172,11 @@ def error_from_state(error: dict[str, Any], model_id: str) -> ImageGenError:
     return UpstreamError(f"the job failed ({name or 'error'})")
 
 
-def _no_such_job(job_id: str) -> NotFoundError:
+def no_such_job(job_id: str) -> NotFoundError:
     return NotFoundError(f"job {job_id} not found", [{"field": "id", "message": "no job has this id"}])
 
 
-def status_without_manifest(job_id: str) -> dict[str, Any]:
+def status_without_manifest(job_id: str, caller: Caller = NOBODY) -> dict[str, Any]:
     """The API's view of a job that had no manifest when it was read: its execution's state.
 
     ``publish`` and ``fail`` write the manifest before the execution ends, so an execution
@@ -176,7 +185,7 @@ def status_without_manifest(job_id: str) -> dict[str, Any]:
     """
     config = settings()
     if not config.state_machine_arn:
-        raise _no_such_job(job_id)
+        raise no_such_job(job_id)
     try:
         execution = clients.stepfunctions().describe_execution(
             executionArn=execution_arn(config.state_machine_arn, job_id)
@@ -184,21 +193,25 @@ def status_without_manifest(job_id: str) -> dict[str, Any]:
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code == "ExecutionDoesNotExist":
-            raise _no_such_job(job_id) from None
+            raise no_such_job(job_id) from None
         log.warning("reading job %s failed: %s", job_id, exc)
         raise UpstreamError(f"reading job {job_id} failed: {code or 'error'}") from None
     except BotoCoreError as exc:
         log.warning("reading job %s failed: %s", job_id, exc)
         raise UpstreamError(f"reading job {job_id} failed: {type(exc).__name__}") from None
     status = execution["status"]
+    job = load_job(job_id)
+    if job is not None and not caller.may_read(job.owner):
+        raise no_such_job(job_id)
     if status in ("RUNNING", "PENDING_REDRIVE"):
-        job = load_job(job_id)
         view = {"id": job_id, "status": "RUNNING"}
         if job is not None:
             view |= {"task": job.task, "model": job.model, "modelId": job.model_id, "requested": job.requested}
         return view
     manifest = storage.get_json(config.output_bucket, layout.manifest_key(job_id))
     if manifest is not None:
+        if not caller.may_read(manifest.get("owner")):
+            raise no_such_job(job_id)
         return jobs.public_view(manifest)
     if status == "SUCCEEDED":
         # publish wrote the manifest before the execution succeeded: it has expired since.
