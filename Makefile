@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 # The CDK CLI (package.json), for `npx cdk deploy` and the tests' real `cdk synth`.
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test lint docs synth smoke bench deploy deploy-gcp clean
+.PHONY: run test lint docs synth smoke bench deploy deploy-gcp provenance-cert clean
 
 # The venv is rebuilt whenever a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt client/pyproject.toml
@@ -57,11 +57,17 @@ deploy: $(STAMP) $(NODE_STAMP)
 deploy-gcp: $(STAMP)
 	$(BIN)/python functions/gcp/deploy.py --project "$(PROJECT)" --region "$(or $(REGION),us-central1)" $(ARGS)
 
+# The certificate content credentials are signed with, after the first deploy: a CSR signed through
+# KMS by default; ARGS="--chain FILE" stores the chain a CA issued, ARGS="--self-signed" a trial chain.
+provenance-cert: $(STAMP)
+	$(BIN)/python tools/provenance_cert.py $(ARGS)
+
 # Regenerates the README's model table from the registry and docs/openapi.json from the routes.
 docs: $(STAMP)
 	PYTHONPATH=functions $(BIN)/python -m imagegen.registry --write README.md
 	mkdir -p docs
 	PYTHONPATH=functions:functions/handlers $(BIN)/python -m core.openapi docs/openapi.json
+	cp docs/openapi.json client/imagegen_client/openapi.json
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .hypothesis .build cdk.out

@@ -44,6 +44,8 @@ INTEGRATION_TIMEOUT = Duration.seconds(DEFAULT_SYNC_TIMEOUT_SECONDS)
 _MEMORY_MB = {
     "task": 1024, "openai": 1024, "jobs": 256, "uploads": 256, "models": 256, "openapi": 256, "playground": 256,
     "usage": 256,
+    # Reads an image of up to 10 MB and hashes it with the c2pa library (core/provenance.py).
+    "verify": 512,
 }  # fmt: skip
 
 # API Gateway's own errors, rendered from the same error classes as the functions' errors. A

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from core.config import TASK_DEFAULT
+from core.provenance import MODES as PROVENANCE_MODES
 from imagegen.registry import BEDROCK_MODELS, DEFAULT_MODELS, MODELS, TASKS
 
 from . import ROOT
@@ -19,6 +20,7 @@ from .defaults import LOG_LEVELS, LOG_RETENTION
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _ORIGIN = re.compile(r"\*|https?://[A-Za-z0-9.-]+(:\d{1,5})?")
+_TIMESTAMP_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/\S*)?")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +60,11 @@ class DeployConfig:
     # True: deploy even where the registry does not list an enabled model's region (an account
     # served elsewhere, or a registry older than Bedrock's region list).
     allow_unlisted_regions: bool
+    # Content credentials: "sign" every stored image with a C2PA manifest (a KMS key and a secret for
+    # its certificate chain are made; signing starts once `make provenance-cert` stores a chain), or "off".
+    provenance: str
+    # An RFC 3161 timestamp authority for the signatures (e.g. "http://timestamp.digicert.com"); none by default.
+    provenance_timestamp_url: str
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.models) - set(BEDROCK_MODELS))
@@ -87,6 +94,10 @@ class DeployConfig:
             raise ValueError("retention days must be at least 1")
         if self.alarm_email and not _EMAIL.fullmatch(self.alarm_email):
             raise ValueError(f"alarm_email: {self.alarm_email!r} is not an e-mail address")
+        if self.provenance not in PROVENANCE_MODES:
+            raise ValueError(f"provenance: one of {', '.join(PROVENANCE_MODES)}, got {self.provenance!r}")
+        if self.provenance_timestamp_url and not _TIMESTAMP_URL.fullmatch(self.provenance_timestamp_url):
+            raise ValueError(f"provenance_timestamp_url: {self.provenance_timestamp_url!r} is not an http(s) URL")
         malformed = [origin for origin in self.cors_origins if not _ORIGIN.fullmatch(origin)]
         if malformed or ("*" in self.cors_origins and len(self.cors_origins) > 1):
             raise ValueError(

@@ -41,6 +41,7 @@ class Monitoring(Construct):
         queue: sqs.IQueue,
         dead_letters: sqs.IQueue,
         alarm_email: str,
+        webhook_dead_letters: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, id)
         # Not encrypted at rest: CloudWatch cannot publish to a topic under the AWS-managed SNS
@@ -79,6 +80,14 @@ class Monitoring(Construct):
             THRESHOLDS["dead_letters"],
             "Triggered jobs failed past their retries: read the trigger function's logs, then redrive the queue",
         )
+        if webhook_dead_letters is not None:
+            self._alarm(
+                "WebhookDeadLetters",
+                webhook_dead_letters.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+                THRESHOLDS["dead_letters"],
+                "Webhooks went undelivered for a day of retries: each job's view (webhook.lastError) says why; "
+                "redrive the queue once the receiver answers",
+            )
         self._alarm(
             "Api5xx",
             api.metric_server_error(period=PERIOD, statistic="Sum"),

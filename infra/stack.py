@@ -13,7 +13,7 @@ from constructs import Construct
 from core import layout
 from core.config import Settings
 from core.routes import ROUTES, Route
-from core.topology import FUNCTION_SETTINGS
+from core.topology import FUNCTION_SETTINGS, SIGNING_FUNCTIONS
 from imagegen.registry import MODELS, inference_profile_model, model_id_for, placed_models
 
 from .api import INTEGRATION_TIMEOUT, TaskApi
@@ -22,9 +22,11 @@ from .defaults import LOG_RETENTION, FunctionLogs
 from .layer import PayloadLayer
 from .monitoring import Monitoring
 from .nag import acknowledge_findings, acknowledge_wildcards
+from .provenance import Provenance
 from .storage import Storage
 from .tables import Tables
 from .triggers import UploadTriggers
+from .webhooks import Webhooks
 from .workflow import JobWorkflow
 
 
@@ -66,6 +68,20 @@ class ImageGenStack(Stack):
             idempotency_table=idempotency.table_name,
         )
         self.layer = PayloadLayer(self, "PayloadLayer").layer
+        # Content credentials: the key and chain of the functions that sign images (core.topology).
+        self.provenance = Provenance(
+            self, "Provenance", mode=config.provenance, timestamp_url=config.provenance_timestamp_url
+        )
+        settings = replace(settings, **self.provenance.settings())
+        self.webhooks = Webhooks(
+            self,
+            "Webhooks",
+            environment=settings.to_env(FUNCTION_SETTINGS["webhook_delivery"]),
+            layer=self.layer,
+            function_logs=function_logs,
+        )
+        # Every function that ends jobs queues their webhooks.
+        settings = replace(settings, webhook_queue_url=self.webhooks.queue.queue_url)
 
         self.workflow = JobWorkflow(
             self,
@@ -95,7 +111,7 @@ class ImageGenStack(Stack):
         )
         if not config.iam_auth:
             # The playground page is served by the API and uploads from the browser.
-            self.storage.allow_uploads_from(self.task_api.origin)
+            self.storage.allow_page(self.task_api.origin)
         self.triggers = UploadTriggers(
             self,
             "Triggers",
@@ -159,6 +175,26 @@ class ImageGenStack(Stack):
         self._reads(trigger, output, layout.OUTPUTS, layout.JOBS)
         self._objects(trigger, "s3:PutObject", output, layout.OUTPUTS, layout.JOBS)
         self._items(trigger, spend, "dynamodb:GetItem", "dynamodb:UpdateItem")  # a team folder's budget
+        # Webhooks: the functions that end jobs queue them; only the delivery function reads the
+        # secret, the job's manifest (its view, presigned image URLs) and records each attempt there.
+        queue_webhooks = iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.webhooks.queue.queue_arn])
+        ending_jobs = [functions[m] for m, kind in kinds.items() if kind in ("task", "openai") and m in functions]
+        workers = [self.workflow.publish_function, self.workflow.fail_function, self.triggers.function]
+        for function in [*ending_jobs, *workers]:
+            function.add_to_role_policy(queue_webhooks)
+        delivery = self.webhooks.function.role
+        delivery.add_to_principal_policy(
+            iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[self.webhooks.secret.secret_arn])
+        )
+        self._reads(delivery, output, layout.OUTPUTS)
+        self._objects(delivery, "s3:PutObject", output, layout.OUTPUTS)
+        # Content credentials: the functions that store images sign them (kms:Sign on the stack's
+        # key, the chain's secret); POST /v1/verify reads them. Only these carry the c2pa layer.
+        signers = [functions[m] for m, kind in kinds.items() if kind in SIGNING_FUNCTIONS and m in functions]
+        for function in [*signers, self.workflow.publish_function, self.triggers.function]:
+            self.provenance.attach(function, signs=True)
+        self.provenance.attach(functions["verify"], signs=False)
+        self._reads(functions["verify"].role, inputs, layout.UPLOADS)  # an image named by its upload's URI
         # The state machine's bedrock:invokeModel task reads the request and writes the response.
         self._grant(machine.role, invoke_models, _PROFILE_REASON)
         self._objects(machine.role, "s3:GetObject", output, layout.JOBS)
@@ -170,6 +206,7 @@ class ImageGenStack(Stack):
             "publish": self.workflow.publish_function,
             "fail": self.workflow.fail_function,
             "trigger": self.triggers.function,
+            "webhook_delivery": self.webhooks.function,
         }
         # Not the key authorizer: it fails every request without a key by design (API Gateway's
         # 401), which Lambda counts as an error; a real fault of it is an API 5xx, watched below.
@@ -181,6 +218,7 @@ class ImageGenStack(Stack):
             state_machine=machine,
             queue=self.triggers.queue,
             dead_letters=self.triggers.dead_letters,
+            webhook_dead_letters=self.webhooks.dead_letters,
             alarm_email=config.alarm_email,
         )
 
@@ -207,7 +245,27 @@ class ImageGenStack(Stack):
         if self.task_api.usage_plan is not None:
             CfnOutput(self, "UsagePlanId", value=self.task_api.usage_plan.usage_plan_id)
         CfnOutput(self, "StateMachineArn", value=machine.state_machine_arn)
+        if self.provenance.signing_key is not None and self.provenance.certificate_secret is not None:
+            CfnOutput(
+                self,
+                "SigningKeyArn",
+                value=self.provenance.signing_key.key_arn,
+                description="Signs every image's content credentials; make provenance-cert makes its certificate",
+            )
+            CfnOutput(
+                self,
+                "CertificateSecretArn",
+                value=self.provenance.certificate_secret.secret_arn,
+                description="The signing key's certificate chain (PEM), stored by make provenance-cert",
+            )
         CfnOutput(self, "TriggerDeadLetterQueueUrl", value=self.triggers.dead_letters.queue_url)
+        CfnOutput(
+            self,
+            "WebhookSecretArn",
+            value=self.webhooks.secret.secret_arn,
+            description="Webhooks are signed with it; a team's secret: tools/webhook_secret.py --team <team>",
+        )
+        CfnOutput(self, "WebhookDeadLetterQueueUrl", value=self.webhooks.dead_letters.queue_url)
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn, description="Subscribe to be notified")
         CfnOutput(
             self,

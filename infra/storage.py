@@ -68,11 +68,11 @@ class Storage(Construct):
             cors=_cors(s3.HttpMethods.POST, cors_origins),
         )
 
-    def allow_uploads_from(self, origin: str) -> None:
-        """Let ``origin``'s pages POST the presigned upload form (the playground, beside the API)."""
-        self.input_bucket.add_cors_rule(
-            allowed_methods=[s3.HttpMethods.POST], allowed_origins=[origin], max_age=CORS_MAX_AGE_SECONDS
-        )
+    def allow_page(self, origin: str) -> None:
+        """Let ``origin``'s pages (the playground, beside the API) POST the presigned upload form
+        and fetch the presigned image URLs, which its download buttons save under the job's name."""
+        for bucket, method in ((self.input_bucket, s3.HttpMethods.POST), (self.output_bucket, s3.HttpMethods.GET)):
+            bucket.add_cors_rule(allowed_methods=[method], allowed_origins=[origin], max_age=CORS_MAX_AGE_SECONDS)
 
 
 def _cors(method: s3.HttpMethods, origins: Sequence[str]) -> list[s3.CorsRule]:

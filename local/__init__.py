@@ -1,9 +1,11 @@
 """The offline local stack: ``python -m local`` (``make run``).
 
-The same handlers as in the cloud, reached through real boto3 clients pointed at loopback:
-a moto server for S3, SQS, Step Functions and DynamoDB, and emulators of Bedrock-runtime and
-Vertex AI backed by a deterministic preview engine. The gateway checks callers against the API
-keys and usage plans in moto's API Gateway, which `imagegen admin keys` manages.
+The same handlers as in the cloud, reached through real boto3 clients pointed at loopback: a
+moto server for S3, SQS, Step Functions, DynamoDB, API Gateway, KMS and Secrets Manager, and
+emulators of Bedrock-runtime and Vertex AI backed by a deterministic preview engine. The
+gateway checks callers against the API keys and usage plans in moto's API Gateway, which
+`imagegen admin keys` manages. Images are signed (content credentials) with a KMS key in moto
+and a chain from a CA made at start (local/provenance.py).
 """
 
 from __future__ import annotations

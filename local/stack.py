@@ -7,6 +7,7 @@ import logging
 import os
 import selectors
 import signal
+import socket
 import sys
 import threading
 import time
@@ -87,6 +88,34 @@ class _JsonErrorsHandler(WSGIRequestHandler):
                     return
 
 
+class AlreadyRunning(Exception):
+    """The port or the state folder is another running stack's."""
+
+
+def _running_stack(stack_file: Path) -> dict[str, Any] | None:
+    """The stack a stack.json describes, if its process is still alive (a killed stack leaves
+    its file behind)."""
+    try:
+        info = json.loads(stack_file.read_text())
+        os.kill(int(info["pid"]), 0)
+    except PermissionError:  # alive, another user's
+        return info
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return info
+
+
+def _port_free(port: int) -> bool:
+    # As the servers bind (SO_REUSEADDR): a port in TIME_WAIT after a stop counts as free.
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 class _Server:
     """A WSGI app on a loopback port, served from a thread."""
 
@@ -123,10 +152,15 @@ class LocalStack:
     api_key: str = DEFAULT_API_KEY
     state_dir: Path = ROOT / ".local"
     blocked_word: str = "forbidden"
-    info: dict[str, str] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
     _stoppers: list[Any] = field(default_factory=list)
 
-    def start(self) -> dict[str, str]:
+    @property
+    def stack_file(self) -> Path:
+        return self.state_dir / "stack.json"
+
+    def start(self) -> dict[str, Any]:
+        self._refuse_if_taken()
         from moto.server import ThreadedMotoServer
 
         from .preview import PreviewEngine
@@ -144,6 +178,12 @@ class LocalStack:
         google = self._serve(google_app(engine))
         self._aws_environment(moto_url, bedrock.url)
         resources = self._create_resources()
+        from .deliveries import create_resources as create_webhook_resources
+
+        resources |= create_webhook_resources()
+        from . import provenance
+
+        resources |= provenance.create_resources()
         keys = self._create_keys()
         self._function_environment(resources)
         self._google_environment(google.url)
@@ -159,6 +199,11 @@ class LocalStack:
         poller = TriggerPoller(resources["queue_url"], resources["queue_arn"])
         poller.start()
         self._stoppers.append(poller.stop)
+        from .deliveries import WebhookPoller
+
+        deliveries = WebhookPoller(resources["webhook_queue_url"], resources["webhook_queue_arn"])
+        deliveries.start()
+        self._stoppers.append(deliveries.stop)
         key_ring = KeyRing(keys["rest_api_id"], STAGE, {self.api_key: keys["api_key_id"]})
         key_ring.start()
         self._stoppers.append(key_ring.stop)
@@ -175,6 +220,11 @@ class LocalStack:
             "inputBucket": resources["input_bucket"],
             "outputBucket": resources["output_bucket"],
             "apiKey": self.api_key,
+            # The Standard Webhooks secret the key's webhooks are signed with (its team, default, is
+            # the deployment's own; another team's: tools/webhook_secret.py --team <team>).
+            "webhookSecret": resources["webhook_secret"],
+            # The CA of this run's content credentials (local/provenance.py): a verifier's trust anchor.
+            "trustAnchor": resources["trust_anchor"],
             # What `imagegen admin keys` manages, as a deployed stack's outputs name them.
             "region": REGION,
             "endpoint": moto_url,
@@ -184,9 +234,30 @@ class LocalStack:
             "apiKeyId": keys["api_key_id"],
             "spendTable": resources["spend_table"],
             "idempotencyTable": resources["idempotency_table"],
+            # Who serves it: a second stack started on its port or its folder names this one.
+            "pid": os.getpid(),
         }
-        (self.state_dir / "stack.json").write_text(json.dumps(self.info, indent=2) + "\n")
+        self.stack_file.write_text(json.dumps(self.info, indent=2) + "\n")
         return self.info
+
+    def _refuse_if_taken(self) -> None:
+        """Stop before starting anything (and before touching stack.json) when the ports or the
+        state folder belong to a stack that is running."""
+        running = _running_stack(self.stack_file)
+        for port in (self.port, self.port + 1) if self.port else ():
+            if _port_free(port):
+                continue
+            address = f"http://127.0.0.1:{port}"
+            if running and address in (running["api"].removesuffix("/v1"), running["customize"]):
+                owner = f"the local stack already running there (pid {running['pid']}, {running['api']})"
+            else:
+                owner = "another program"
+            raise AlreadyRunning(f"port {port} is taken by {owner}: stop it, or choose another PORT")
+        if running:
+            raise AlreadyRunning(
+                f"a local stack is already running from {self.state_dir} (pid {running['pid']}, {running['api']}):"
+                " stop it, or give this one its own IMAGEGEN_LOCAL_DIR and PORT"
+            )
 
     def stop(self) -> None:
         for stop in reversed(self._stoppers):
@@ -195,7 +266,9 @@ class LocalStack:
             except Exception:  # keep stopping the rest
                 log.exception("stopping %s", stop)
         self._stoppers.clear()
-        (self.state_dir / "stack.json").unlink(missing_ok=True)
+        if self.info:  # only the stack that wrote it removes it
+            self.stack_file.unlink(missing_ok=True)
+            self.info = {}
 
     def _serve(self, app: Any, port: int = 0) -> _Server:
         server = _Server(app, port).start()
@@ -219,6 +292,8 @@ class LocalStack:
                 "AWS_ENDPOINT_URL_SQS": moto_url,
                 "AWS_ENDPOINT_URL_SFN": moto_url,
                 "AWS_ENDPOINT_URL_DYNAMODB": moto_url,
+                "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto_url,
+                "AWS_ENDPOINT_URL_KMS": moto_url,
                 "AWS_ENDPOINT_URL_API_GATEWAY": moto_url,
                 "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": bedrock_url,
             }
@@ -341,6 +416,14 @@ class LocalStack:
             bedrock_region=REGION,
             spend_table=resources["spend_table"],
             idempotency_table=resources["idempotency_table"],
+            webhook_queue_url=resources["webhook_queue_url"],
+            webhook_secret_arn=resources["webhook_secret_arn"],
+            # Receivers on this machine (http://127.0.0.1:...): the local stack's only.
+            webhook_allow_loopback=True,
+            # Signed as deployed, with this run's key and chain (local/provenance.py).
+            provenance="sign",
+            signing_key=resources["signing_key"],
+            certificate_secret=resources["certificate_secret"],
         )
         for names in FUNCTION_SETTINGS.values():
             os.environ.update(settings.to_env(names))
@@ -427,6 +510,16 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:
         info = stack.start()
+    except AlreadyRunning as error:  # nothing started, and the running stack's files untouched
+        print(f"make run: {error}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C while starting: stop what had started
+        stack.stop()
+        return 130
+    except BaseException:
+        stack.stop()
+        raise
+    try:
         print(_banner(info, stack.state_dir), flush=True)
         stopped.wait()
     except KeyboardInterrupt:
@@ -437,7 +530,7 @@ def main() -> int:
     return 0
 
 
-def _banner(info: dict[str, str], state_dir: Path) -> str:
+def _banner(info: dict[str, Any], state_dir: Path) -> str:
     return f"""
 serverless-imagegen local stack (images come from a preview engine, not a model)
 

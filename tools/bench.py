@@ -10,8 +10,16 @@ function pays once: ``import boto3`` and its three clients. Everything else the 
 its excess over the floor. Each line prints the ratio handler / floor (best of several runs,
 the two sides interleaved, so that the machine's noise weighs on both alike) and its goal.
 
+Then what content credentials (core/provenance.py) cost: the same request with provenance=sign
+(an ECC_NIST_P256 key in moto's KMS, a chain from a throwaway CA in moto's Secrets Manager, read
+as the deployment reads them) against provenance=off, per image, with the share of the KMS Sign
+callbacks (moto in-process: AWS adds its network round trip) and the rest (c2pa); the first
+signed request in a fresh interpreter against the first unsigned one; ``import c2pa`` alone; the
+layers' unzipped sizes as last built (.build/); and which functions carry the c2pa layer.
+
 Not a timed test: the ratios depend on the machine, and `make bench` prints them to compare
-(tests/functions/test_hot_path.py holds generous bounds on the same ratios).
+(tests/functions/test_cold_start.py holds generous bounds on the same ratios; ``--json`` prints
+those ratios only).
 """
 
 from __future__ import annotations
@@ -52,6 +60,11 @@ ENV = {
     "IMAGEGEN_STATE_MACHINE_ARN": f"arn:aws:states:{REGION}:123456789012:stateMachine:bench",
 }
 GOALS = {"first request": 1.25, "warm, 1 image, url": 1.5, "warm, 4 images, url": 1.5, "warm, 1 image, base64": 1.5}
+# Left to moto's stub by ours: content credentials' KMS key and certificate chain (start_signing).
+MOTO_SERVICES = ("kms", "secretsmanager")
+# What the payload layer installs (infra/layer.py LAYER_PACKAGES; importing infra/ starts the CDK).
+PAYLOAD_PACKAGES = ("pydantic", "pillow", "aws-lambda-powertools")
+C2PA_PACKAGE = "c2pa-python"
 
 
 # --- the stand-in for AWS ------------------------------------------------------------------
@@ -68,11 +81,14 @@ class Raw(io.BytesIO):
 
 
 def install_stub(answers: dict[int, bytes]) -> None:
-    """Answer Bedrock's InvokeModel and S3's PutObject for every client made from now on."""
+    """Answer Bedrock's InvokeModel and S3's PutObject for every client made from now on (KMS and
+    Secrets Manager are left to moto, once ``start_signing`` has started it)."""
     import botocore.handlers
     from botocore.awsrequest import AWSResponse
 
-    def send(request: Any, **kwargs: Any) -> AWSResponse:
+    def send(request: Any, **kwargs: Any) -> AWSResponse | None:
+        if for_moto(request.url):
+            return None  # moto's stub answers these (start_signing)
         # Read the body as the HTTP layer sends it: a streamed one (an aws-chunked S3 upload
         # with its checksum trailer) does its work only when read.
         if hasattr(request.body, "read"):
@@ -86,6 +102,10 @@ def install_stub(answers: dict[int, bytes]) -> None:
         return AWSResponse(request.url, 200, headers, Raw(body))
 
     botocore.handlers.BUILTIN_HANDLERS.append(("before-send", send))
+
+
+def for_moto(url: str) -> bool:
+    return any(f"//{service}." in url for service in MOTO_SERVICES)
 
 
 # --- the two sides -----------------------------------------------------------------------
@@ -132,6 +152,236 @@ def floor_call(count: int, response_format: str) -> list[bytes]:
             "imageGenerationConfig": {"numberOfImages": count, "width": SIDE, "height": SIDE}}  # fmt: skip
     native = json.loads(bedrock.invoke_model(modelId=MODEL_ID, body=json.dumps(body))["body"].read())
     return [base64.b64decode(image) for image in native["images"]]
+
+
+# --- content credentials ---------------------------------------------------------------------
+
+_MOCK: list[Any] = []
+# ms of each KMS Sign callback c2pa made (the client's call to moto's KMS, the DER to COSE
+# conversion), and of each read of the certificate chain (cached: the first request's only).
+KMS_MS: list[float] = []
+CHAIN_MS: list[float] = []
+
+
+def _timed(function: Any, into: list[float]) -> Any:
+    def timed(*args: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return function(*args)
+        finally:
+            into.append((time.perf_counter() - started) * 1000)
+
+    return timed
+
+
+def start_signing(sign: bool = True) -> None:
+    """provenance=sign as the deployment reads it, in moto: an ECC_NIST_P256 key in KMS and a chain
+    from a throwaway CA (`make provenance-cert --self-signed`) in a Secrets Manager secret. With
+    ``sign`` False the same is set up, and provenance left off (a first request's fair floor)."""
+    if str(ROOT) not in sys.path:
+        sys.path.append(str(ROOT))  # local/ and tools/ as packages
+    import boto3
+    from cryptography.hazmat.primitives import serialization
+    from moto import mock_aws
+
+    from core import provenance
+    from core.config import Settings
+    from local.moto_patches import kms_sign_as_aws
+    from tools.provenance_cert import self_signed_chain, subject
+
+    if not _MOCK:
+        import botocore.handlers
+        from moto.core.models import botocore_stubber
+
+        # botocore calls every before-send handler (the first answer wins): moto's would also
+        # answer (and time) every S3 and Bedrock request. It sees only its services' requests.
+        def moto_services(request: Any, **kwargs: Any) -> Any:
+            return botocore_stubber(request=request, **kwargs) if for_moto(request.url) else None
+
+        handlers = botocore.handlers.BUILTIN_HANDLERS
+        handlers[handlers.index(("before-send", botocore_stubber))] = ("before-send", moto_services)
+        _MOCK.append(mock_aws())
+        _MOCK[0].start()
+        kms_sign_as_aws()
+        kms_signer = provenance.kms_signer
+        provenance.kms_signer = lambda *args: _timed(kms_signer(*args), KMS_MS)
+        provenance.certificate_chain = _timed(provenance.certificate_chain, CHAIN_MS)
+    # A session of its own: the handler's clients load their service models as in a new container.
+    session = boto3.session.Session(region_name=REGION)
+    kms = session.client("kms")
+    key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    public_key = serialization.load_der_public_key(kms.get_public_key(KeyId=key)["PublicKey"])
+    chain = self_signed_chain(public_key, subject("serverless-imagegen bench", "Imagegen Bench"))
+    secret = session.client("secretsmanager").create_secret(Name=f"bench-chain-{key[-12:]}", SecretString=chain)
+    os.environ.update({Settings.env_name("signing_key"): key, Settings.env_name("certificate_secret"): secret["ARN"]})
+    provenance.forget()
+    provenance_mode("sign" if sign else "off")
+
+
+def provenance_mode(mode: str) -> None:
+    from core.config import Settings, settings
+
+    os.environ[Settings.env_name("provenance")] = mode
+    settings.cache_clear()
+
+
+def signing_cost(count: int, runs: int) -> tuple[float, float, float]:
+    """Best ms per request of the handler with provenance=sign and with off (interleaved), and the
+    best ms its KMS Sign callbacks took in a signed request."""
+    modes = ("sign", "off")
+    best = {mode: float("inf") for mode in modes}
+    kms = float("inf")
+    for mode in modes:
+        provenance_mode(mode)
+        handler_call(count, "url")
+    for _ in range(runs):
+        for mode in modes:
+            provenance_mode(mode)
+            KMS_MS.clear()
+            started = time.perf_counter()
+            handler_call(count, "url")
+            best[mode] = min(best[mode], (time.perf_counter() - started) * 1000)
+            assert len(KMS_MS) == (count if mode == "sign" else 0), f"{mode}: {len(KMS_MS)} KMS signatures"
+            if mode == "sign":
+                kms = min(kms, sum(KMS_MS))
+    provenance_mode("off")
+    return best["sign"], best["off"], kms
+
+
+def first_signed_request(sign: bool) -> tuple[float, float, float]:
+    """ms of the first request in a fresh interpreter, signing or not, after the same set-up
+    (moto, the key, the chain): what signing adds to a cold start; and, signing, the ms of its
+    KMS Sign callback (with the KMS client's creation) and of reading the chain (with its client)."""
+    code = f"""
+import sys
+import time
+sys.path[:0] = {[*LAMBDA_PATH, str(ROOT / "tools")]!r}
+import bench
+bench.install_stub({{1: bench.bedrock_answer(1)}})
+bench.start_signing({sign!r})
+stubbed = time.perf_counter()
+bench.handler_call(1, "url")
+print((time.perf_counter() - stubbed) * 1000, sum(bench.KMS_MS), sum(bench.CHAIN_MS), len(bench.KMS_MS),
+      "c2pa" in sys.modules)
+"""
+    env = {**os.environ, **ENV}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
+    if out.returncode:
+        raise RuntimeError(f"the first signed request failed:\n{out.stderr[-3000:]}")
+    ms, kms, chain, signatures, loaded = out.stdout.strip().splitlines()[-1].split()
+    assert (int(signatures), loaded) == ((1, "True") if sign else (0, "False")), out.stdout[-300:]
+    return float(ms), float(kms), float(chain)
+
+
+def import_c2pa(runs: int) -> tuple[float, float, float, list[tuple[str, float]]]:
+    """``import c2pa``: best ms of ``runs`` in a fresh interpreter, and in one that has just answered
+    a handler's first request (what a signing function pays: the handler has loaded part of what
+    c2pa imports); and, from one run of ``python -X importtime``, its cumulative ms and its largest
+    direct imports (name, ms)."""
+    timed = "started = time.perf_counter()\nimport c2pa\nprint((time.perf_counter() - started) * 1000)"
+    fresh = f"import time\n{timed}"
+    handler = f"""
+import sys
+import time
+sys.path[:0] = {[*LAMBDA_PATH, str(ROOT / "tools")]!r}
+import bench
+bench.install_stub({{1: bench.bedrock_answer(1)}})
+bench.handler_call(1, "url")
+{timed}
+"""
+    env = {**os.environ, **ENV}
+    best = [float("inf"), float("inf")]
+    for _ in range(runs):
+        for index, code in enumerate((fresh, handler)):
+            out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+            best[index] = min(best[index], float(out.stdout.strip().splitlines()[-1]))
+    trace = subprocess.run([sys.executable, "-X", "importtime", "-c", "import c2pa"], capture_output=True, text=True,
+                           check=True).stderr  # fmt: skip
+    entries = []  # (depth, name, cumulative µs), children before their parent
+    for line in trace.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[1].strip().isdigit():
+            name = parts[2].rstrip()
+            entries.append(((len(name) - len(name.lstrip()) - 1) // 2, name.strip(), int(parts[1])))
+    root = max(index for index, entry in enumerate(entries) if entry[:2] == (0, "c2pa"))
+    start = max([index + 1 for index, entry in enumerate(entries[:root]) if entry[0] == 0], default=0)
+    children = sorted((entry for entry in entries[start:root] if entry[0] == 1), key=lambda entry: -entry[2])
+    return best[0], best[1], entries[root][2] / 1000, [(name, us / 1000) for _, name, us in children[:2]]
+
+
+def pins(packages: tuple[str, ...]) -> list[str]:
+    """``name==version`` of ``packages`` in requirements.txt."""
+    found = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        name = line.split("==")[0].split("[")[0].strip().lower()
+        if name in packages and "==" in line:
+            found[name] = f"{name}=={line.split('==')[1].split()[0]}"
+    return [found[name] for name in packages]
+
+
+def built_layer(cache: Path, requirements: list[str]) -> tuple[Path, int] | None:
+    """The newest complete layer build in ``cache`` holding exactly these pins (by its dist-info
+    folders), and its unzipped size in bytes; None when none is built (`make synth` builds it)."""
+    wanted = {pin.replace("-", "_").lower().replace("==", "-") + ".dist-info" for pin in requirements}
+    builds = []
+    for folder in cache.glob("*"):
+        if (folder / ".complete").exists() and wanted <= {p.name.lower() for p in (folder / "python").glob("*")}:
+            builds.append(folder)
+    if not builds:
+        return None
+    newest = max(builds, key=lambda folder: folder.stat().st_mtime)
+    return newest, sum(path.stat().st_size for path in newest.rglob("*") if path.is_file())
+
+
+def credentials_lines(runs: int) -> list[str]:
+    """What content credentials cost: per signed image, at a cold start, in the layers."""
+    from core.routes import ROUTES, WORKERS
+    from core.topology import PROVENANCE_FUNCTIONS
+
+    lines = []
+    firsts = [(first_signed_request(True), first_signed_request(False)) for _ in range(runs)]
+    import_ms, after_handler_ms, traced_ms, children = import_c2pa(runs)
+    start_signing()
+    rows = []
+    with contextlib.redirect_stdout(open(os.devnull, "w")):  # the handler's EMF lines
+        for count in (1, 4):
+            rows.append((count, *signing_cost(count, runs)))
+    lines.append(f"{'content credentials':24}{'signed':>10}{'off':>10}{'per image':>11}{'KMS Sign':>10}{'c2pa':>9}")
+    for count, signed_ms, off_ms, kms_ms in rows:
+        label = f"warm, {count} image{'s' if count > 1 else ''}, url"
+        per_image = (signed_ms - off_ms) / count
+        lines.append(f"{label:24}{signed_ms:8.1f}ms{off_ms:8.1f}ms{per_image:+9.1f}ms"
+                     f"{kms_ms / count:8.1f}ms{per_image - kms_ms / count:7.1f}ms")  # fmt: skip
+    # The signed run that was fastest, with its own parts.
+    signed_first, kms_first, chain_first = min(run[0] for run in firsts)
+    off_first = min(run[1][0] for run in firsts)
+    extra = signed_first - off_first
+    lines.append(f"{'first request':24}{signed_first:8.1f}ms{off_first:8.1f}ms{extra:+9.1f}ms"
+                 f"{kms_first:8.1f}ms{extra - kms_first - chain_first:7.1f}ms  + reading the chain {chain_first:.1f}ms "
+                 "(KMS, Secrets Manager: with their clients' creation)")  # fmt: skip
+    lines.append("  KMS Sign here: moto in this process (client, ECDSA, DER to COSE); AWS adds a network round trip")
+    traced = ", ".join(f"{name} {ms:.1f}ms" for name, ms in children)
+    lines.append(f"import c2pa: {import_ms:.1f}ms in a fresh interpreter, {after_handler_ms:.1f}ms after a "
+                 f"handler's first request (best of {runs}); -X importtime: c2pa {traced_ms:.1f}ms, "
+                 f"of which {traced}")  # fmt: skip
+    sizes = []
+    for name, cache, requirements in (
+        ("c2pa", ROOT / ".build" / "c2pa-layer", pins((C2PA_PACKAGE,))),
+        ("payload", ROOT / ".build" / "layer", pins(PAYLOAD_PACKAGES)),
+    ):
+        built = built_layer(cache, requirements)
+        where = f"{built[1] / 1e6:.1f} MB ({built[0].relative_to(ROOT)})" if built else "not built (make synth)"
+        sizes.append((name, built))
+        lines.append(f"{name} layer, unzipped: {where}; {', '.join(requirements)}")
+    if all(built for _, built in sizes):
+        total = sum(built[1] for _, built in sizes if built)
+        lines.append(f"  a function with both: {total / 1e6:.1f} MB of Lambda's 250 MB (layers and code, unzipped)")
+    kinds = {route.module: route.kind for route in ROUTES} | {worker: worker for worker in WORKERS}
+    with_layer = sorted(module for module, kind in kinds.items() if kind in PROVENANCE_FUNCTIONS)
+    lines.append(f"with the c2pa layer ({', '.join(PROVENANCE_FUNCTIONS)}): {len(with_layer)} functions, "
+                 f"{', '.join(with_layer)}")  # fmt: skip
+    lines.append(f"without it: {', '.join(sorted(set(kinds) - set(with_layer)))}")
+    return lines
 
 
 # --- measuring ---------------------------------------------------------------------------
@@ -182,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="the hot path against its floor")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print {label: ratio} as JSON (for the tests)")
+    parser.add_argument("--no-credentials", action="store_true", help="leave out what content credentials cost")
     args = parser.parse_args(argv)
     from core.topology import PROCESS_ENVIRONMENT
 
@@ -216,6 +467,8 @@ def main(argv: list[str] | None = None) -> int:
         memory = f"{handler_peak / floor_peak:.1f}x" if handler_peak else ""
         mark = "ok" if ratio <= GOALS[label] else "over the goal"
         print(f"{label:24}{handler_ms:8.1f}ms{floor_ms:8.1f}ms{ratio:7.2f}x{GOALS[label]:6.2f}x{memory:>12}  {mark}")
+    if not args.no_credentials:
+        print(*credentials_lines(args.runs), sep="\n")
     return 0
 
 

@@ -10,7 +10,9 @@ method and the agreement, every call answers AccessDeniedException
 deploy, that is a live API answering 502; this finds it before. For every model the deployment
 enables (cdk.json's context with the same ``-c key=value`` overrides cdk gets) it asks
 GetFoundationModelAvailability with the deployer's credentials and prints a table, then runs
-``npx cdk deploy`` with the remaining arguments when every model is ready.
+``npx cdk deploy`` with the remaining arguments when every model is ready. It also says whether
+the deployment will sign its images with content credentials (cdk.json's ``provenance``), and
+what that needs.
 
 A missing agreement is accepted only with --accept-agreements: that subscribes the AWS account
 to the model's public Marketplace offer, billed per generated image. Anything else (IAM, payment
@@ -193,6 +195,21 @@ def targets(config: DeployConfig) -> list[Target]:
         model_id = model_id_for(MODELS[name], config.model_ids)
         found.append(Target(name, model_id, inference_profile_model(model_id) or model_id))
     return found
+
+
+def provenance_line(config: DeployConfig) -> str:
+    """Which content credentials the deployment's images will carry (cdk.json's ``provenance``)."""
+    if config.provenance == "off":
+        return "content credentials: off (stored images carry no C2PA manifest; -c provenance=sign to sign them)"
+    timestamps = (
+        f"timestamped by {config.provenance_timestamp_url}"
+        if config.provenance_timestamp_url
+        else "no timestamp authority"
+    )
+    return (
+        "content credentials: sign (KMS key + chain from `make provenance-cert`; until a chain is stored, "
+        f"images are stored unsigned and each answer says so; {timestamps})"
+    )
 
 
 def resolve_region(region: str | None, profile: str | None) -> str:
@@ -414,6 +431,7 @@ def preflight(
     print(f"Preflight: {len(rows)} models, Bedrock in {region}", file=out)
     print("(GetFoundationModelAvailability; an inference profile id is checked as its foundation model)\n", file=out)
     print("\n".join(table(rows)), file=out, flush=True)
+    print(f"\n{provenance_line(config)}", file=out, flush=True)
 
     missing = [row for row in rows if row.verdict == NEEDS_AGREEMENT]
     # Nothing is subscribed while something else blocks the deployment: fix that first.

@@ -25,6 +25,9 @@ from typing import Any
 # POST /v1/uploads first and named by its s3:// URI, which keeps the request far under the
 # API's 6 MB body limit (base64 adds a third).
 INLINE_IMAGE_LIMIT_BYTES = 1024 * 1024
+# An image to verify is sent whole (its bytes are what the signature covers): inline up to this
+# size (base64 adds a third: ~5.3 MB of the 6 MB body), uploaded first when larger.
+VERIFY_INLINE_LIMIT_BYTES = 4 * 1024 * 1024
 POLL_INTERVAL_SECONDS = 1.0
 # While a job is polled the API may restart (`make run` again, a redeploy): a poll that gets no
 # answer at all (connection refused, reset, closed) is tried again, waiting longer each time,
@@ -47,15 +50,25 @@ RetryCallback = Callable[["ApiError", float], None]
 class ApiError(Exception):
     """An answer of the API other than success (or no answer at all: ``status`` 0)."""
 
-    def __init__(self, status: int, message: str, code: str = "", details: list[dict[str, Any]] | None = None):
+    def __init__(
+        self, status: int, message: str, code: str = "", details: list[dict[str, Any]] | None = None,
+        job: Job | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
         self.details = details or []
+        # A job that ended FAILED: the job as the API answered it (``status`` is 0: the API
+        # answered, the job failed).
+        self.job = job
 
     def __str__(self) -> str:
-        lines = [f"{self.message} ({self.status} {self.code})".replace(" )", ")") if self.status else self.message]
+        if self.status:
+            head = f"{self.message} ({self.status} {self.code})".replace(" )", ")")
+        else:
+            head = f"{self.message} ({self.code})" if self.code else self.message
+        lines = [head]
         for detail in self.details:
             line = f"{detail.get('field', '?')}: {detail.get('message', '')}"
             if line != self.message:  # a single field's error is usually the message itself
@@ -64,9 +77,10 @@ class ApiError(Exception):
 
     @classmethod
     def of_job(cls, job: Job) -> ApiError:
+        """A job that ended FAILED: "job <id> FAILED: <message> (<code>)", the job in ``job``."""
         error = job.get("error") or {}
-        return cls(200, f"job {job.get('id')} failed: {error.get('message', 'no reason given')}",
-                   error.get("code", ""), error.get("details"))  # fmt: skip
+        return cls(0, f"job {job.get('id')} FAILED: {error.get('message') or 'no reason given'}",
+                   error.get("code", ""), error.get("details"), job=job)  # fmt: skip
 
 
 class Unreachable(ApiError):
@@ -78,13 +92,14 @@ class Unreachable(ApiError):
 
 
 class Client:
-    """The API at ``api_url`` (the stack's ``ApiUrl`` output, ending in ``/v1``) with ``api_key``."""
+    """The API at ``api_url`` (the stack's ``ApiUrl`` output, ending in ``/v1``; a URL without
+    it gets it) with ``api_key``."""
 
     def __init__(
         self, api_url: str, api_key: str, timeout: float = 60, *, on_retry: RetryCallback | None = None
     ) -> None:
         """``on_retry(error, seconds_left)`` sees each poll of a job that got no answer and is tried again."""
-        self.api_url = api_url.rstrip("/")
+        self.api_url = base_url(api_url)
         self.api_key = api_key
         self.timeout = timeout
         self.on_retry = on_retry
@@ -93,6 +108,17 @@ class Client:
 
     def models(self) -> list[dict[str, Any]]:
         return self.call("GET", "/models")["models"]
+
+    def verify(self, source: str | Path | bytes) -> dict[str, Any]:
+        """What an image's content credentials (C2PA) say (POST /v1/verify): ``valid``, ``trusted``,
+        ``manifest``, ``reasons``, ``signer``, ``aiGenerated``, ``model``, ``jobId``, ``created``,
+        ``ingredients``... A file larger than VERIFY_INLINE_LIMIT_BYTES is uploaded first; an
+        ``s3://`` URI (an upload's) is sent as it is."""
+        if isinstance(source, str) and source.startswith("s3://"):
+            return self.call("POST", "/verify", {"image": source})
+        data = Path(source).read_bytes() if isinstance(source, str | Path) else source
+        image = base64.b64encode(data).decode("ascii") if len(data) <= VERIFY_INLINE_LIMIT_BYTES else self.upload(data)
+        return self.call("POST", "/verify", {"image": image})
 
     def openapi(self) -> dict[str, Any]:
         """The deployment's OpenAPI document (served without a key): its tasks and their fields."""
@@ -287,6 +313,13 @@ class Client:
                 return base64.b64encode(value).decode("ascii")
             return self.upload(value)
         return value
+
+
+def base_url(api_url: str) -> str:
+    """The API's base URL, ending in /v1: the stack's ApiUrl output, or its root (/v1 is added)."""
+    url = api_url.strip().rstrip("/")
+    path = urllib.parse.urlsplit(url).path
+    return url if path == "/v1" or path.endswith("/v1") else url + "/v1"
 
 
 def content_type_of(data: bytes) -> str:

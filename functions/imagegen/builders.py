@@ -25,7 +25,7 @@ TASK_TYPES = {
     "background-removal": ("BACKGROUND_REMOVAL", "backgroundRemovalParams"),
 }
 _GENERATION_CONFIG = ("number_of_images", "width", "height", "quality", "cfg_scale", "seed")
-_SERVICE_FIELDS = ("model", "mode", "response_format")
+_SERVICE_FIELDS = ("model", "mode", "response_format", "webhook")
 _TASK_TYPE_NAMES = {"prompt": "text", "negative_prompt": "negativeText"}
 
 

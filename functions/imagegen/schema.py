@@ -70,6 +70,26 @@ IMAGE_JSON_SCHEMA = {
 Image = Annotated[ImageInput, PlainValidator(_image), WithJsonSchema(IMAGE_JSON_SCHEMA)]
 
 
+# The events a job's webhook may be sent for (core/webhooks.py): the job succeeded, or failed.
+WebhookEvent = Literal["completed", "failed"]
+WEBHOOK_URL_MAX_LENGTH = 2048
+
+
+class Webhook(BaseModel):
+    """Where to POST the job's outcome when it ends, signed per Standard Webhooks."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    url: str = Field(
+        min_length=1,
+        max_length=WEBHOOK_URL_MAX_LENGTH,
+        description="An https:// URL whose host resolves only to public addresses; redirects are not followed",
+    )
+    events: list[WebhookEvent] = Field(
+        default=["completed", "failed"], min_length=1, max_length=2, description="The ends to be told of"
+    )
+
+
 class Request(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel,
@@ -86,10 +106,11 @@ class Request(BaseModel):
     model: str | None = None
     mode: Mode = "auto"
     response_format: ResponseFormat = "url"
+    webhook: Webhook | None = None
 
 
 # Contract fields that steer the service, not the model.
-SERVICE_FIELDS = frozenset({"model", "mode", "responseFormat"})
+SERVICE_FIELDS = frozenset({"model", "mode", "responseFormat", "webhook"})
 
 
 class Styled(Request):

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,18 +90,25 @@ def _send(request: urllib.request.Request):
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory) -> Stack:
-    state_dir = tmp_path_factory.mktemp("local")
+def stack(tmp_path_factory) -> Iterator[Stack]:
+    # Nova Canvas answers the requests that name no model, whose previews these tests check.
+    yield from run_stack(tmp_path_factory.mktemp("local"), IMAGEGEN_DEFAULT_MODELS=json.dumps(SEED_DEFAULTS))
+
+
+@pytest.fixture(scope="module")
+def default_stack(tmp_path_factory) -> Iterator[Stack]:
+    """The stack as `make run` starts it: the live models answer what names no model."""
+    yield from run_stack(tmp_path_factory.mktemp("default"))
+
+
+def run_stack(state_dir: Path, **settings: str) -> Iterator[Stack]:
+    """`make run` in a subprocess on free ports, with ``settings`` in its environment; stopped
+    after, and checked to have stopped cleanly."""
     port = _free_port_pair()
     env = {**os.environ, "PORT": str(port), "IMAGEGEN_LOCAL_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"}
     for name in [n for n in env if n.startswith(("AWS_", "IMAGEGEN_", "GOOGLE_"))]:
         env.pop(name)
-    env.update(
-        IMAGEGEN_LOCAL_DIR=str(state_dir),
-        IMAGEGEN_CORS_ORIGINS=Stack.cors_origin,
-        # Nova Canvas answers the requests that name no model, whose previews these tests check.
-        IMAGEGEN_DEFAULT_MODELS=json.dumps(SEED_DEFAULTS),
-    )
+    env.update(IMAGEGEN_LOCAL_DIR=str(state_dir), IMAGEGEN_CORS_ORIGINS=Stack.cors_origin, **settings)
     started = time.monotonic()
     # The log goes to a file: a pipe nobody reads until the end fills up and stalls the server.
     log = state_dir / "stack.log"
@@ -118,7 +126,8 @@ def stack(tmp_path_factory) -> Stack:
     info = json.loads(stack_file.read_text())
     stack = Stack(info, process, state_dir, started_in, 0.0)
     begin = time.monotonic()
-    status, _ = stack.call("POST", "/v1/text-to-image", {"prompt": "first", "width": 1024, "height": 1024})
+    first = {"model": "nova-canvas", "prompt": "first", "width": 1024, "height": 1024}
+    status, _ = stack.call("POST", "/v1/text-to-image", first)
     stack.first_request_in = time.monotonic() - begin
     assert status == 200
     yield stack

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,11 +21,15 @@ from imagegen_client.api import INLINE_IMAGE_LIMIT_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGEGEN = Path(sys.executable).with_name("imagegen")
+# The command keeps the last OpenAPI document it fetched under $XDG_CACHE_HOME: the tests' own.
+CACHE_HOME = Path(tempfile.mkdtemp(prefix="imagegen-cli-cache-"))
+atexit.register(shutil.rmtree, CACHE_HOME, ignore_errors=True)
 
 
 def imagegen(*args: str, stack=None, env: dict[str, str] | None = None, cwd: Path | None = None):
     """Run the installed command; the stack is found through IMAGEGEN_LOCAL_DIR, as after `make run`."""
     environment = {key: value for key, value in os.environ.items() if not key.startswith("IMAGEGEN_")}
+    environment["XDG_CACHE_HOME"] = str(CACHE_HOME)
     if stack is not None:
         environment["IMAGEGEN_LOCAL_DIR"] = str(stack.state_dir)
     environment.update(env or {})
@@ -213,3 +220,147 @@ def test_on_a_terminal_a_sync_request_turns_the_spinner_until_it_is_answered():
     frames = [frame for frame in text.split("\r") if frame.strip()]
     assert len(frames) >= 2 and all("text-to-image: waiting for the API" in frame for frame in frames)
     assert text.endswith("\r") and "\n" not in text  # the line is gone, nothing is left behind
+
+
+# --- warnings, failed jobs, JSON, pipes (issue 25, item 6 and 8) ------------------------------------
+
+
+def test_a_jobs_warnings_go_to_stderr_and_stay_in_the_json(stack):
+    # Every local Nova Canvas image is a preview: the job says so in its warnings.
+    human = imagegen("text-to-image", "-p", "a fox", "-m", "nova-canvas", stack=stack)
+    as_json = imagegen("text-to-image", "-p", "a fox", "-m", "nova-canvas", "--json", stack=stack)
+
+    assert human.returncode == 0 and as_json.returncode == 0, human.stderr + as_json.stderr
+    warnings = [line for line in human.stderr.splitlines() if line.startswith("imagegen: warning: ")]
+    assert any("local preview" in line for line in warnings)
+    assert human.stdout.startswith("http") and "warning" not in human.stdout
+    assert "warning" not in as_json.stderr
+    assert any("local preview" in warning for warning in json.loads(as_json.stdout)["warnings"])
+
+
+def test_a_failed_job_says_failed_with_its_error_and_json_prints_it(stack):
+    # A prompt the local models' filter blocks: the job starts, then fails.
+    ran = imagegen("text-to-image", "-p", "a forbidden scene", "--async", "--json", stack=stack)
+    job_id = json.loads(ran.stdout)["id"]
+    human = imagegen("jobs", job_id, stack=stack)
+    as_json = imagegen("jobs", job_id, "--json", stack=stack)
+
+    assert ran.returncode == 1 and json.loads(ran.stdout)["status"] == "FAILED"
+    assert f"imagegen: error: job {job_id} FAILED: " in ran.stderr
+    assert human.returncode == 1 and human.stdout == ""
+    [error] = [line for line in human.stderr.splitlines() if line.startswith("imagegen: error: ")]
+    assert error.startswith(f"imagegen: error: job {job_id} FAILED: ") and "blocked" in error
+    assert error.endswith("(content_filtered)") and "200" not in error
+    assert as_json.returncode == 1
+    job = json.loads(as_json.stdout)
+    assert job["id"] == job_id and job["status"] == "FAILED" and job["error"]["code"] == "content_filtered"
+    assert f"job {job_id} FAILED" in as_json.stderr
+
+
+def test_an_api_url_without_v1_works_and_models_json_is_the_whole_answer(stack, tmp_path):
+    root = stack.info["api"].removesuffix("/v1")
+    run = imagegen("models", "--json", "--api-url", root, "--api-key", stack.info["apiKey"], cwd=tmp_path,
+                   env={"IMAGEGEN_LOCAL_DIR": str(tmp_path)})  # fmt: skip
+    human = imagegen("models", stack=stack)
+
+    assert run.returncode == 0, run.stderr
+    answer = json.loads(run.stdout)
+    assert {"models", "defaults"} <= set(answer) and answer["defaults"]["text-to-image"] == "nova-canvas"
+    assert any(line.startswith("nova-canvas ") and "text-to-image (default)" in line
+               for line in human.stdout.splitlines())  # fmt: skip
+
+
+def test_a_closed_pipe_ends_the_command_quietly(stack):
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("IMAGEGEN_")}
+    environment["IMAGEGEN_LOCAL_DIR"] = str(stack.state_dir)
+    # `imagegen models --json | head -c 10`, with the reader gone before the command writes.
+    process = subprocess.Popen([str(IMAGEGEN), "models", "--json"], env=environment, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    process.stdout.close()
+    _, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 1
+    assert stderr == ""  # no traceback, no "Exception ignored ... BrokenPipeError"
+
+
+# --- the OpenAPI document for --help (issue 25, item 7) --------------------------------------------
+
+
+def test_task_help_comes_from_the_api_and_from_its_last_document_when_it_is_down(stack, tmp_path):
+    cache = {"XDG_CACHE_HOME": str(tmp_path)}
+    live = imagegen("outpainting", "--help", stack=stack, env=cache)
+    down = imagegen("--api-url", "http://127.0.0.1:9/v1", "--api-key", "any", "outpainting", "--help", env=cache)
+
+    assert live.returncode == 0 and down.returncode == 0, live.stderr + down.stderr
+    _, served = stack.call("GET", "/v1/openapi.json", key=False)
+    assert json.loads((tmp_path / "imagegen" / "openapi.json").read_text()) == served
+    assert down.stdout == live.stdout and "offered last" in down.stderr
+    text = " ".join(live.stdout.split())
+    assert "--out-painting-mode {DEFAULT,PRECISE} one of DEFAULT, PRECISE; default: the model's" in text
+    # Each model's published range and default, from GET /v1/models (kept too).
+    assert "--left N per model: 0–2,000 px, default 0 (stable-outpaint)" in text
+    assert "--cfg-scale N per model: 1.1–10, default 6.5 (nova-canvas)" in text
+    assert (tmp_path / "imagegen" / "models.json").is_file()
+
+
+# --- imagegen verify (issue 24, item 3) ------------------------------------------------------------
+
+
+def _has_manifest(path: Path) -> bool:
+    import c2pa
+
+    reader = c2pa.Reader.try_create("image/png", io.BytesIO(path.read_bytes()))
+    if reader is None:
+        return False
+    reader.close()
+    return True
+
+
+def test_verify_says_an_image_without_content_credentials_has_none(stack, tmp_path):
+    plain = png_file(tmp_path / "plain.png", (64, 64))
+    human = imagegen("verify", str(plain), stack=stack)
+    as_json = imagegen("verify", str(plain), "--json", stack=stack)
+
+    assert human.returncode == 1 and human.stdout.startswith("no content credentials"), human.stderr
+    assert as_json.returncode == 1
+    answer = json.loads(as_json.stdout)
+    assert answer["manifest"] is False and answer["valid"] is False and answer["reasons"]
+
+
+def test_verify_reads_the_content_credentials_of_an_output(stack, tmp_path):
+    made = imagegen("text-to-image", "-p", "a signed fox", "-m", "nova-canvas", "--out", str(tmp_path), stack=stack)
+    assert made.returncode == 0, made.stderr
+    output = Path(made.stdout.strip())
+    job_id = output.name.split("-")[0]
+
+    human = imagegen("verify", str(output), stack=stack)
+    as_json = imagegen("verify", str(output), "--json", stack=stack)
+
+    answer = json.loads(as_json.stdout)
+    if not _has_manifest(output):  # the stack signs nothing (provenance off): nothing to read
+        assert human.returncode == as_json.returncode == 1 and answer["manifest"] is False
+        assert human.stdout.startswith("no content credentials")
+        return
+    assert human.returncode == 0 and as_json.returncode == 0, human.stdout + human.stderr
+    assert answer["valid"] is True and answer["aiGenerated"] is True and answer["jobId"] == job_id
+    lines = human.stdout.splitlines()
+    assert lines[0].startswith("content credentials: valid")
+    assert "AI-generated: yes" in lines and f"job:          {job_id}" in lines
+    assert any(line.startswith("model:        nova-canvas") for line in lines)
+
+
+def test_verify_uploads_an_image_too_large_to_send_inline(stack, tmp_path, monkeypatch):
+    from imagegen_client import api
+
+    monkeypatch.setattr(api, "VERIFY_INLINE_LIMIT_BYTES", 1024)  # instead of a 5 MB file
+    client = Client(stack.info["api"], stack.info["apiKey"])
+    sent = []
+    monkeypatch.setattr(client, "upload", lambda data: sent.append(len(data)) or Client.upload(client, data))
+
+    answer = client.verify(png_file(tmp_path / "large.png", (64, 64), noise=True))
+
+    assert sent and sent[0] > 1024
+    assert answer["manifest"] is False and answer["valid"] is False
+    uploaded = imagegen("upload", str(tmp_path / "large.png"), stack=stack).stdout.strip()
+    by_uri = imagegen("verify", uploaded, "--json", stack=stack)
+    assert by_uri.returncode == 1 and json.loads(by_uri.stdout)["manifest"] is False, by_uri.stderr

@@ -121,6 +121,12 @@ def _json(request: BaseHTTPRequestHandler, status: int, body: object) -> None:
     request.wfile.write(data)
 
 
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    """The command keeps the OpenAPI document it fetched (for --help with the API down): here, not in ~/.cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
 @pytest.fixture
 def fast(monkeypatch):
     """Polls and retries at test speed; the bound on retrying stays as configured unless a test sets it."""

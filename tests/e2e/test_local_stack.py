@@ -5,12 +5,18 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
-from local_client import fetch_bytes, fetch_image
+from local_client import fetch_image
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps, ImageStat
 
 from imagegen.registry import MODELS
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def b64_png(image: Image.Image) -> str:
@@ -49,6 +55,35 @@ def region_identical(a: Image.Image, b: Image.Image, mask: Image.Image) -> bool:
 def test_the_stack_starts_within_30_seconds_and_answers_the_first_request_fast(stack):
     assert stack.started_in < 30
     assert stack.first_request_in < 1.0, f"first 1024x1024 request took {stack.first_request_in:.2f} s"
+
+
+def _second_run(*, port: int, state_dir: Path) -> subprocess.CompletedProcess:
+    """`make run` again, beside the running stack."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "IMAGEGEN_"))}
+    env.update(PORT=str(port), IMAGEGEN_LOCAL_DIR=str(state_dir))
+    return subprocess.run(
+        [sys.executable, "-m", "local"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_a_second_stack_on_a_taken_port_or_folder_says_whose_and_leaves_the_first_alone(stack, tmp_path):
+    stack_file = stack.state_dir / "stack.json"
+    before = stack_file.read_text()
+    port = int(stack.info["api"].split(":")[2].split("/")[0])
+    pid = stack.process.pid
+
+    same = _second_run(port=port, state_dir=stack.state_dir)
+    assert same.returncode == 1
+    assert f"port {port} is taken by the local stack already running there (pid {pid}" in same.stderr
+    elsewhere = _second_run(port=port + 1, state_dir=tmp_path / "other")  # the Cloud Function's
+    assert elsewhere.returncode == 1 and f"port {port + 1} is taken by another program" in elsewhere.stderr
+    folder = _second_run(port=0, state_dir=stack.state_dir)
+    assert folder.returncode == 1
+    assert f"a local stack is already running from {stack.state_dir} (pid {pid}" in folder.stderr
+
+    assert stack_file.read_text() == before
+    status, _ = stack.call("GET", "/v1/models")
+    assert status == 200
 
 
 def test_a_request_over_lambdas_6_mb_is_413_naming_the_upload_route(stack):
@@ -132,11 +167,13 @@ def test_text_to_image_has_the_requested_size_and_count_and_distinct_images(stac
     assert any("local preview" in warning for warning in body["warnings"])
 
 
-def test_same_request_and_seed_give_the_same_bytes_another_seed_another_image(stack):
+def test_same_request_and_seed_give_the_same_pixels_another_seed_another_image(stack):
+    # The pixels, not the file: each image's content credentials name its own job and time.
+    def pixels(request: dict) -> bytes:
+        return fetch_image(stack.call("POST", "/v1/text-to-image", request)[1]["images"][0]["url"]).tobytes()
+
     request = {"prompt": "harbour", "width": 512, "height": 512, "seed": 42}
-    first = fetch_bytes(stack.call("POST", "/v1/text-to-image", request)[1]["images"][0]["url"])
-    again = fetch_bytes(stack.call("POST", "/v1/text-to-image", request)[1]["images"][0]["url"])
-    other = fetch_bytes(stack.call("POST", "/v1/text-to-image", {**request, "seed": 43})[1]["images"][0]["url"])
+    first, again, other = pixels(request), pixels(request), pixels({**request, "seed": 43})
     assert first == again and first != other
 
 

@@ -22,6 +22,9 @@ from harness import (
 )
 from iam_audit import RECORDER, audit_handlers, denied, policies_for, unused
 from moto import mock_aws
+
+# The content credentials' KMS key and chain (tests/functions/signing.py), for any handler test.
+from signing import signing, test_ca  # noqa: F401
 from stacks import SEED_DEFAULTS
 
 from core import callers, clients, http

@@ -57,6 +57,16 @@ _FORBIDDEN = {
     "HeadObject": {"Code": "403", "Message": "Forbidden"},
 }
 _READ_KEY = "imagegen_audit_read"
+# The webhook queue and secret the handler tests make in moto (tests/functions/test_webhooks.py):
+# the template's queue and secret stand for them. Moto names a secret's ARN with six random
+# characters, as Secrets Manager does.
+WEBHOOK_QUEUE = "imagegen-webhooks"
+WEBHOOK_SECRET = "imagegen-webhook-secret"
+# The content credentials' KMS key and chain secret the handler tests make in moto
+# (tests/functions/signing.py), for the template's key and secret: the key by its id (the tests
+# pin moto's), the secret by its name.
+SIGNING_KEY_ID = "c2a0c2a0-0000-4000-8000-00000000c2a0"
+CERTIFICATE_SECRET = "imagegen-certificate-chain"
 
 
 @dataclass(frozen=True)
@@ -165,6 +175,18 @@ class Recorder:
             self._record(f"states:{operation}", (arn,))
         elif service == "dynamodb":
             self._record(f"dynamodb:{operation}", (f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{params['TableName']}",))
+        elif service == "sqs":
+            # https://sqs.<region>.amazonaws.com/<account>/<name> -> arn:aws:sqs:<region>:<account>:<name>
+            account, name = params["QueueUrl"].rstrip("/").split("/")[-2:]
+            self._record(f"sqs:{operation}", (f"arn:aws:sqs:{region}:{account}:{name}",))
+        elif service == "kms":
+            key = params["KeyId"]
+            arn = key if key.startswith("arn:") else f"arn:aws:kms:{region}:{ACCOUNT}:key/{key}"
+            self._record(f"kms:{operation}", (arn,))
+        elif service == "secretsmanager":
+            secret = params["SecretId"]
+            arn = secret if secret.startswith("arn:") else f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:{secret}"
+            self._record(f"secretsmanager:{operation}", (arn,))
         else:
             raise AssertionError(f"the audit does not know {service}:{operation}; teach it")
 
@@ -239,6 +261,21 @@ def policies_for(synth: Synth, references: dict[str, str]) -> Policies:
         logical_id = stack.resolve(table.table_name)["Ref"]
         arn = f"arn:aws:dynamodb:{references['region']}:{ACCOUNT}:table/{name}"
         resolved |= {logical_id: name, f"{logical_id}.Arn": arn}
+    webhooks = stack.webhooks
+    queue = stack.resolve(webhooks.queue.queue_arn)["Fn::GetAtt"][0]
+    secret = stack.resolve(webhooks.secret.secret_arn)["Ref"]
+    resolved |= {
+        f"{queue}.Arn": f"arn:aws:sqs:{references['region']}:{ACCOUNT}:{WEBHOOK_QUEUE}",
+        secret: f"arn:aws:secretsmanager:{references['region']}:{ACCOUNT}:secret:{WEBHOOK_SECRET}-??????",
+    }
+    provenance = stack.provenance
+    if provenance.signing_key is not None and provenance.certificate_secret is not None:
+        key = stack.resolve(provenance.signing_key.key_arn)["Fn::GetAtt"][0]
+        chain = stack.resolve(provenance.certificate_secret.secret_arn)["Ref"]
+        resolved |= {
+            f"{key}.Arn": f"arn:aws:kms:{references['region']}:{ACCOUNT}:key/{SIGNING_KEY_ID}",
+            chain: f"arn:aws:secretsmanager:{references['region']}:{ACCOUNT}:secret:{CERTIFICATE_SECRET}-??????",
+        }
     machine = stack.resolve(stack.workflow.state_machine.state_machine_arn)["Ref"]
     resolved |= {machine: references["state_machine_arn"], f"{machine}.Name": references["state_machine_name"]}
     resolved |= {

@@ -12,11 +12,18 @@ from harness import API_BASE_URL, api_event, call
 from core.openapi import document
 from core.routes import ROUTES
 
-COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+ROOT = Path(__file__).resolve().parents[2]
+COMMITTED = ROOT / "docs" / "openapi.json"
+# The copy the imagegen command offers its tasks and flags from before it has reached an API.
+BUNDLED = ROOT / "client" / "imagegen_client" / "openapi.json"
 
 
 def test_the_committed_document_is_the_generated_one():
     assert json.loads(COMMITTED.read_text()) == document(), "run `make docs`"
+
+
+def test_the_clients_bundled_document_is_the_generated_one():
+    assert json.loads(BUNDLED.read_text()) == document(), "run `make docs`"
 
 
 def test_every_route_is_an_operation_with_its_request_and_error_shapes():

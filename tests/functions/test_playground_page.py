@@ -49,4 +49,4 @@ def test_the_pages_stable_test_hooks_are_in_place():
     for hook in ("api-key", "task", "model", "generate", "error"):
         assert f'data-testid="{hook}"' in html, hook
     # The task's fields (prompt, width, height, ...) and each result image are made by the script.
-    assert "input.dataset.testid = name" in html and 'img.dataset.testid = "result"' in html
+    assert "input.dataset.testid = name" in html and 'img.dataset.testid = before ? "after" : "result"' in html

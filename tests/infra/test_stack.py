@@ -11,7 +11,7 @@ from stacks import synthesize
 
 from core.config import Settings
 from core.routes import ROUTES, WORKERS
-from core.topology import PROCESS_ENVIRONMENT
+from core.topology import PROCESS_ENVIRONMENT, PROVENANCE_FUNCTIONS
 from imagegen.errors import ForbiddenError, NotFoundError, PayloadTooLargeError, ThrottledError, UnauthorizedError
 from imagegen.registry import LIVE_MODELS, TASKS
 
@@ -83,10 +83,11 @@ def test_outputs_and_inputs_are_versioned_logged_and_expire_by_prefix(synth, var
 
 
 def test_buckets_allow_no_browser_origin_unless_configured(synth, variant):
-    # Only the API's own origin (the playground) may POST upload forms; see the playground test.
+    # Only the API's own origin (the playground) may POST upload forms and GET the images; see the
+    # playground test.
     buckets = synth.resources("AWS::S3::Bucket")
     with_cors = [name for name, bucket in buckets.items() if "CorsConfiguration" in bucket["Properties"]]
-    assert len(with_cors) == 1 and with_cors[0].startswith("StorageInputs")
+    assert sorted(name[:13] for name in with_cors) == ["StorageInputs", "StorageOutput"]
     origins = ["https://app.example.com", "https://admin.example.com"]
     for method in ("GET", "POST"):  # presigned image URLs; presigned upload forms
         rule = {"AllowedMethods": [method], "AllowedOrigins": origins, "MaxAge": 3600}
@@ -126,9 +127,14 @@ def test_sync_task_functions_fit_in_the_api_timeout(synth):
 def test_every_function_carries_the_payload_layer_its_imports_need(synth):
     """Every handler imports imagegen, which only the layer provides in Lambda (publish and
     fail once shipped without it: every async job would have failed on import)."""
-    [layer] = synth.resources("AWS::Lambda::LayerVersion")
+    layers = synth.resources("AWS::Lambda::LayerVersion")
+    [payload] = [name for name in layers if name.startswith("Payload")]
+    [c2pa] = [name for name in layers if name.startswith("ProvenanceC2pa")]
+    kinds = {route.module: route.kind for route in ROUTES} | {worker: worker for worker in WORKERS}
     for module, props in _by_handler(synth).items():
-        assert props.get("Layers") == [{"Ref": layer}], module
+        # c2pa's native library (21 MB) only where images are signed or read: its cold start nowhere else.
+        expected = [{"Ref": payload}, {"Ref": c2pa}] if kinds[module] in PROVENANCE_FUNCTIONS else [{"Ref": payload}]
+        assert props.get("Layers") == expected, module
 
 
 def test_each_function_gets_the_settings_it_reads_by_their_shared_names(synth):
@@ -395,7 +401,8 @@ def test_definition_invokes_bedrock_through_s3_with_retries_then_publishes_or_fa
 
 def test_trigger_queue_is_encrypted_with_a_dead_letter_queue(synth):
     queues = synth.resources("AWS::SQS::Queue")
-    assert len(queues) == 2
+    # The triggers' two and the webhooks' two (tests/functions/test_webhooks.py).
+    assert len(queues) == 4
     assert all(q["Properties"]["SqsManagedSseEnabled"] is True for q in queues.values())
     synth.template.has_resource_properties(
         "AWS::SQS::Queue",
@@ -403,7 +410,7 @@ def test_trigger_queue_is_encrypted_with_a_dead_letter_queue(synth):
     )
     policies = synth.resources("AWS::SQS::QueuePolicy")
     statements = [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
-    assert sum(1 for s in statements if s["Effect"] == "Deny" and "aws:SecureTransport" in str(s)) == 2
+    assert sum(1 for s in statements if s["Effect"] == "Deny" and "aws:SecureTransport" in str(s)) == 4
 
 
 def test_trigger_reads_small_batches_with_bounded_concurrency_and_partial_failures(synth, variant):
@@ -533,16 +540,18 @@ def test_the_dashboard_shows_images_latency_filters_throttles_api_jobs_and_queue
         assert shown in body, shown
 
 
-def test_the_playground_is_public_and_may_upload_from_the_apis_own_origin(synth):
+def test_the_playground_is_public_and_may_upload_and_download_from_the_apis_own_origin(synth):
+    # S3 answers a browser's cross-origin request only under a matching CORS rule
+    # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/cors.html): the page POSTs the upload
+    # form to the input bucket and its download buttons fetch the presigned image URLs.
     method = synth.methods()[("GET", "/v1/playground")]
     assert method["AuthorizationType"] == "NONE" and not method.get("ApiKeyRequired")
     assert "PlaygroundUrl" in synth.document["Outputs"]
-    [inputs] = [
-        bucket for name, bucket in synth.resources("AWS::S3::Bucket").items() if name.startswith("StorageInputs")
-    ]
-    [rule] = inputs["Properties"]["CorsConfiguration"]["CorsRules"]
-    assert rule["AllowedMethods"] == ["POST"]
-    [origin] = rule["AllowedOrigins"]
     api_id = next(name for name in synth.resources("AWS::ApiGateway::RestApi"))
-    assert origin == {"Fn::Join": ["", ["https://", {"Ref": api_id}, ".execute-api.", {"Ref": "AWS::Region"}, ".",
-                                        {"Ref": "AWS::URLSuffix"}]]}  # fmt: skip
+    own_origin = {"Fn::Join": ["", ["https://", {"Ref": api_id}, ".execute-api.", {"Ref": "AWS::Region"}, ".",
+                                    {"Ref": "AWS::URLSuffix"}]]}  # fmt: skip
+    buckets = synth.resources("AWS::S3::Bucket")
+    for prefix, method in (("StorageInputs", "POST"), ("StorageOutput", "GET")):
+        [bucket] = [bucket for name, bucket in buckets.items() if name.startswith(prefix)]
+        [rule] = bucket["Properties"]["CorsConfiguration"]["CorsRules"]
+        assert rule["AllowedMethods"] == [method] and rule["AllowedOrigins"] == [own_origin]

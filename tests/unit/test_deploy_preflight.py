@@ -420,3 +420,54 @@ def test_importing_the_script_loads_no_aws_sdk_and_no_cdk():
         [sys.executable, "-c", code], cwd=deploy.ROOT, capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+# --- content credentials --------------------------------------------------------------------
+
+
+def test_the_preflight_says_the_deployment_signs_and_what_signing_needs(bedrock, cdk, capsys):
+    bedrock.availability(CORE)
+
+    assert deploy.main(["--preflight-only", "-c", "models=stable-image-core"]) == 0
+
+    # cdk.json's default: provenance=sign, no timestamp authority.
+    lines = capsys.readouterr().out.splitlines()
+    [line] = [line for line in lines if line.startswith("content credentials:")]
+    assert line == (
+        "content credentials: sign (KMS key + chain from `make provenance-cert`; until a chain is stored, "
+        "images are stored unsigned and each answer says so; no timestamp authority)"
+    )
+
+
+def test_the_preflight_names_a_configured_timestamp_authority(bedrock, cdk, capsys):
+    bedrock.availability(CORE)
+    url = "http://timestamp.digicert.com"
+
+    assert (
+        deploy.main(["--preflight-only", "-c", "models=stable-image-core", "-c", f"provenance_timestamp_url={url}"])
+        == 0
+    )
+
+    [line] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("content credentials:")]
+    assert line.startswith("content credentials: sign ") and line.endswith(f"timestamped by {url})")
+
+
+def test_a_context_override_turning_signing_off_is_what_the_preflight_says(bedrock, cdk, capsys):
+    bedrock.availability(CORE)
+
+    assert deploy.main(["-c", "models=stable-image-core", "--context=provenance=off"]) == 0
+
+    out = capsys.readouterr().out
+    [line] = [line for line in out.splitlines() if line.startswith("content credentials:")]
+    assert line.startswith("content credentials: off ")
+    assert "make provenance-cert" not in out
+    # cdk gets the same override, so what was said is what is deployed.
+    assert cdk[0][0] == ["npx", "cdk", "deploy", "-c", "models=stable-image-core", "--context=provenance=off"]
+
+
+def test_an_unknown_provenance_mode_stops_before_any_aws_call(bedrock, cdk, capsys):
+    status = deploy.main(["-c", "provenance=maybe"])
+
+    assert status == deploy.EXIT_USAGE
+    assert bedrock.clients == [] and cdk == []
+    assert "provenance" in capsys.readouterr().err

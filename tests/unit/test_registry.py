@@ -7,14 +7,14 @@ from datetime import date
 from pathlib import Path
 
 from imagegen import describe_models
-from imagegen.registry import markdown_table, readme_with_table
+from imagegen.registry import costs_table, markdown_table, readme_with_table
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_readme_model_table_is_generated_from_the_registry():
     text = README.read_text()
-    assert markdown_table() in text
+    assert markdown_table() in text and costs_table() in text
     assert readme_with_table(text) == text, "run `make docs`"
 
 

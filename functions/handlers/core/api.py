@@ -11,7 +11,7 @@ from imagegen.cost import Cost
 from imagegen.errors import ImageGenError, InvalidRequestError
 from imagegen.logs import add_log_context, get_logger
 
-from . import budgets, callers, http, idempotency, jobs, layout, metrics, storage, workflow
+from . import budgets, callers, http, idempotency, jobs, layout, metrics, provenance, storage, workflow
 from .config import Settings, settings
 from .jobs import Job
 
@@ -129,9 +129,12 @@ def execute(
         budgets.settle(reservation, paid)
         raise
     model_ms = round((time.monotonic() - called) * 1000)
+    made = parsed
     if conversion is not None:
         parsed = jobs.converted(parsed, conversion)
     try:
+        # Signed before it is stored: the stored and the inline images are the same bytes.
+        parsed = provenance.credential(job, parsed, provenance.inputs_of(built), made)
         manifest = jobs.finish(job, parsed, {"modelMs": model_ms})
     except storage.StorageError as exc:
         failure = storage.StorageError(f"job {job.id}: {exc.message}; the job did not succeed")
@@ -228,6 +231,12 @@ def get_usage(event: http.Event, context: Any) -> http.Response:
         except (TypeError, ValueError):
             raise InvalidRequestError.for_field(name, "must be a date: YYYY-MM-DD") from None
     return http.response(200, budgets.usage(caller.team, days["from"], days["to"]))
+
+
+@http.api
+def verify_image(event: http.Event, context: Any) -> http.Response:
+    """What an image's content credentials say and whether they hold (core/provenance.py)."""
+    return http.response(200, provenance.verify(http.json_body(event)))
 
 
 @http.api

@@ -69,7 +69,25 @@ def dynamodb() -> Any:
     return boto3.client("dynamodb", config=Config(retries={"mode": "standard"}))
 
 
+@cache
+def sqs() -> Any:
+    # On the job path (core/webhooks.py queues a job's webhook): a slow queue must not hold a
+    # sync answer for long.
+    return boto3.client("sqs", config=Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard"}))
+
+
+@cache
+def secretsmanager() -> Any:
+    return boto3.client("secretsmanager", config=Config(retries={"mode": "standard"}))
+
+
+@cache
+def kms() -> Any:
+    # On the job path (core/provenance.py signs each stored image): a slow KMS must not hold an answer.
+    return boto3.client("kms", config=Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard"}))
+
+
 def reset() -> None:
     """Forget cached clients and settings (tests, and the local stack after a config change)."""
-    for factory in (_bedrock, s3, stepfunctions, dynamodb, settings):
+    for factory in (_bedrock, s3, stepfunctions, dynamodb, sqs, secretsmanager, kms, settings):
         factory.cache_clear()

@@ -24,6 +24,9 @@ DEFAULT_SYNC_TIMEOUT_SECONDS = 29.0
 # The model docs advise a read timeout of at least 300 s for large or many images: a job's call
 # (trigger or state machine) may take that long.
 LONG_READ_TIMEOUT_SECONDS = 300
+# Who makes the images, as their content credentials (C2PA claim generator) and the OpenAPI document name it.
+SERVICE_NAME = "serverless-imagegen"
+SERVICE_VERSION = "1.0.0"
 # An OpenAI model name mapped to this stands for the deployment's default model of the task.
 TASK_DEFAULT = "*"
 # OpenAI's image model names, so clients configured for OpenAI work unchanged; the deployment's
@@ -62,6 +65,19 @@ class Settings:
     spend_table: str = _env("IMAGEGEN_SPEND_TABLE", "")
     # The DynamoDB table of Idempotency-Key records (core/idempotency.py); empty: keys are refused.
     idempotency_table: str = _env("IMAGEGEN_IDEMPOTENCY_TABLE", "")
+    # Content credentials (core/provenance.py): "sign" every stored image with a C2PA manifest,
+    # or "off" (also when unset); the KMS key (ARN) that signs, the Secrets Manager secret (ARN)
+    # holding the certificate chain (PEM), and an RFC 3161 timestamp authority (none: untimestamped).
+    provenance: str = _env("IMAGEGEN_PROVENANCE", "off")
+    signing_key: str = _env("IMAGEGEN_SIGNING_KEY", "")
+    certificate_secret: str = _env("IMAGEGEN_CERTIFICATE_SECRET", "")
+    timestamp_url: str = _env("IMAGEGEN_TIMESTAMP_URL", "")
+    # The SQS queue of webhook deliveries (core/webhooks.py); empty: requests with a webhook are refused.
+    webhook_queue_url: str = _env("IMAGEGEN_WEBHOOK_QUEUE_URL", "")
+    # The Secrets Manager secret webhooks are signed with (the delivery function only).
+    webhook_secret_arn: str = _env("IMAGEGEN_WEBHOOK_SECRET_ARN", "")
+    # Webhooks to loopback receivers, over http too: the local stack's only, never deployed.
+    webhook_allow_loopback: bool = _env("IMAGEGEN_WEBHOOK_ALLOW_LOOPBACK", False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -80,7 +96,7 @@ class Settings:
             if wanted is not None and f.name not in wanted:
                 continue
             value = getattr(self, f.name)
-            if value is None or value == "" or value == ():
+            if value is None or value == "" or value == () or value is False:
                 continue  # unset: the function uses the default
             if isinstance(value, Mapping):
                 env[f.metadata["env"]] = json.dumps(dict(value), sort_keys=True)
@@ -122,7 +138,11 @@ def _parse(name: str, env: str, raw: str, default: Any) -> Any:
             return value
         if isinstance(default, tuple):
             return tuple(part.strip() for part in raw.split(",") if part.strip())
-        if isinstance(default, bool) or not isinstance(default, int | float):
+        if isinstance(default, bool):
+            if raw.lower() not in ("true", "false"):
+                raise ValueError("must be true or false")
+            return raw.lower() == "true"
+        if not isinstance(default, int | float):
             return raw
         value = type(default)(raw)
         if value <= 0:

@@ -21,7 +21,7 @@ from imagegen.errors import ImageGenError, UnsupportedError, UpstreamTimeoutErro
 from imagegen.images import image_size
 from imagegen.logs import get_logger
 
-from . import bedrock, clients, layout, metrics, storage
+from . import bedrock, clients, layout, metrics, storage, webhooks
 from .config import Settings, settings
 
 if TYPE_CHECKING:
@@ -67,12 +67,17 @@ class Job:
     source: dict[str, str] | None = None
     # Async only: the model calls Step Functions makes, as {modelId, input, output} S3 URIs.
     calls: list[dict[str, str]] = field(default_factory=list)
+    # Async only: the input images kept for the images' content credentials, as {field, s3Uri,
+    # contentType} (core/provenance.py).
+    inputs: list[dict[str, str]] = field(default_factory=list)
     # The team whose key started the job (None: the deployment's, a trigger's): only it reads it.
     owner: str | None = None
     # What the job costs once its calls are answered ({usd, model, images}), and what of its
     # team's budget it reserved ({team, month, usd}; core/budgets.py).
     cost: dict[str, Any] | None = None
     reservation: dict[str, Any] | None = None
+    # Where to POST the job's outcome when it ends ({url, events}; core/webhooks.py).
+    webhook: dict[str, Any] | None = None
 
     @classmethod
     def create(
@@ -92,6 +97,7 @@ class Job:
             source=source,
             owner=owner,
             cost=estimate(built).as_dict(),
+            webhook=webhooks.requested(built.request),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,6 +124,7 @@ def prepare(task: str, payload: Any, config: Settings) -> BuiltRequest:
     )
     if config.enabled_models and built.model not in config.enabled_models:
         raise not_enabled(task, built.model, config)
+    webhooks.check_request(built.request, config)
     if built.s3_refs:
         built = built.resolve(storage.fetch_inputs(built.s3_refs, built.spec.max_input_bytes))
     log.debug("%s %s prompt=%r", task, built.model, getattr(built.request, "prompt", None))
@@ -247,6 +254,7 @@ def finish(job: Job, parsed: ParsedResponse, timings: dict[str, Any] | None = No
         job, "SUCCEEDED", images=images, filtered=parsed.filtered, warnings=parsed.warnings, timings=timings
     )
     storage.put_json(bucket, layout.manifest_key(job.id), manifest)
+    webhooks.job_ended(manifest)
     metrics.emit(
         job.task,
         job.model,
@@ -281,6 +289,7 @@ def record_failure(
         job = replace(job, cost=charged(job).as_dict() if billed(error) else nothing(job))
     manifest = build_manifest(job, "FAILED", error=error, job_id=job_id, source=source)
     storage.put_json(settings().output_bucket, layout.manifest_key(job_id), manifest)
+    webhooks.job_ended(manifest)
     values = {metrics.JOBS_FAILED: 1}
     if job is not None and billed(error):
         values[metrics.ESTIMATED_COST] = charged(job).usd
@@ -327,6 +336,8 @@ def build_manifest(
             manifest["cost"] = job.cost
         if job.owner is not None:
             manifest["owner"] = job.owner
+        if job.webhook:
+            manifest["webhook"] = webhooks.section(job.webhook, job.id, status)
     source = job.source if job is not None else source
     if source:
         manifest["source"] = source
@@ -353,6 +364,8 @@ def public_view(manifest: dict[str, Any], inline: Sequence[bytes | str] | None =
     view = {name: manifest[name] for name in _PUBLIC_FIELDS if name in manifest}
     if "source" in manifest:
         view["source"] = manifest["source"]
+    if "webhook" in manifest:
+        view["webhook"] = webhooks.shown(manifest["webhook"])
     images = []
     for index, image in enumerate(manifest.get("images", [])):
         shown = dict(image)

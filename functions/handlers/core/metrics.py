@@ -32,6 +32,8 @@ MODEL_LATENCY = "ModelLatency"
 JOBS_FAILED = "JobsFailed"
 # USD at the models' published prices (the registry's), of what the calls made.
 ESTIMATED_COST = "EstimatedCostUSD"
+# Images stored without content credentials while signing awaits its certificate chain (core/provenance.py).
+IMAGES_UNSIGNED = "ImagesUnsigned"
 UNITS = {
     IMAGES_GENERATED: "Count",
     IMAGES_FILTERED: "Count",
@@ -39,6 +41,7 @@ UNITS = {
     MODEL_LATENCY: "Milliseconds",
     JOBS_FAILED: "Count",
     ESTIMATED_COST: "None",
+    IMAGES_UNSIGNED: "Count",
 }
 
 

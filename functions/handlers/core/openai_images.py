@@ -186,6 +186,8 @@ class _Request:
     def run(self, task: str, native: dict[str, Any], event: http.Event, context: Any) -> http.Response:
         spec = self.model(task)
         payload = {**native, **self._generation_options(task, spec), "model": spec.name, "mode": "sync"}
+        if self.body.webhook is not None:
+            payload["webhook"] = self.body.webhook.model_dump()
         if task == "image-variation" and "prompt" not in payload and "prompt" in spec.required_fields(task):
             payload["prompt"] = "a variation of this image"
             self.warnings.append(f"{spec.name} needs a prompt for a variation: 'a variation of this image' was used")
@@ -309,8 +311,10 @@ class _Request:
     ) -> list[dict[str, Any]]:
         """The images made, then each one's background removed by ``remover`` (a second paid call
         per image), within the same time budget."""
-        made = execute(task, {**payload, "responseFormat": "base64"}, context, http.base_url(event), arrived,
-                       caller=caller).view  # fmt: skip
+        # The images made on the way are no job the caller asked to be told of: the webhook goes
+        # with the removals, the answer's jobs.
+        made_payload = {**{k: v for k, v in payload.items() if k != "webhook"}, "responseFormat": "base64"}
+        made = execute(task, made_payload, context, http.base_url(event), arrived, caller=caller).view
         self.made_by.append(made["id"])
         conversion = self._conversion(remover)
         native = self._native_format("background-removal", remover, conversion)
@@ -323,6 +327,8 @@ class _Request:
                 "responseFormat": payload["responseFormat"],
                 **native,
             }
+            if "webhook" in payload:
+                removal["webhook"] = payload["webhook"]
             views.append(
                 execute("background-removal", removal, context, http.base_url(event), arrived, conversion, caller).view
             )

@@ -9,10 +9,13 @@ a warning. Anything else is an unknown parameter.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from imagegen.schema import Webhook
 
 # Optional and cosmetic in OpenAI's reference: nothing here depends on them.
 COSMETIC = frozenset({"style", "user", "safety_identifier", "moderation", "input_fidelity"})
@@ -37,6 +40,22 @@ class _Common(BaseModel):
         None, description="Default: b64_json for gpt-image-* model names (as OpenAI answers them), else url"
     )
     user: str | None = None
+    webhook: Webhook | None = Field(
+        None,
+        description="This service's extension: {url, events}, POSTed when the job ends, signed per Standard "
+        "Webhooks (webhook-id, webhook-timestamp, webhook-signature); in a multipart form, the same as a JSON string",
+    )
+
+    @field_validator("webhook", mode="before")
+    @classmethod
+    def _webhook(cls, webhook: object) -> object:
+        # A form's fields are text: the webhook comes as its JSON.
+        if isinstance(webhook, str | bytes):
+            try:
+                return json.loads(webhook)
+            except ValueError:
+                raise ValueError('must be a JSON object: {"url": "https://..."}') from None
+        return webhook
 
     @field_validator("size")
     @classmethod

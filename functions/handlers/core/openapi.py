@@ -62,6 +62,23 @@ class Image(_Open):
     seed: int | None = None
 
 
+class WebhookDelivery(_Open):
+    """The job's webhook (core/webhooks.py): what is sent, and each attempt so far."""
+
+    id: str = Field(description="The webhook-id header: the same on every attempt")
+    url: str = Field(description="The receiver, its query (a token) left out")
+    events: list[Literal["completed", "failed"]]
+    event: Literal["completed", "failed"]
+    status: Literal["pending", "delivered", "failed", "skipped"] = Field(
+        description="skipped: the job ended with an event not asked for; failed: no more attempts"
+    )
+    attempts: int
+    lastAttemptAt: str | None = None
+    lastError: str | None = None
+    nextAttemptAt: str | None = None
+    deliveredAt: str | None = None
+
+
 class Job(_Open):
     """A job as GET /v1/jobs/{id} and the sync task routes answer it."""
 
@@ -75,6 +92,7 @@ class Job(_Open):
     filtered: int | None = None
     warnings: list[str] | None = None
     error: ErrorBody | None = None
+    webhook: WebhookDelivery | None = None
 
 
 class JobStarted(_Open):
@@ -143,6 +161,48 @@ class Usage(_Open):
     month: UsageMonth
 
 
+class VerifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    image: str = Field(description="The image: base64, a data: URL, or an upload's s3:// URI (POST /v1/uploads)")
+
+
+class Signer(_Open):
+    name: str | None = None
+    organization: str | None = None
+    serialNumber: str | None = None
+    algorithm: str | None = None
+
+
+class Ingredient(_Open):
+    title: str | None = None
+    relationship: str | None = Field(None, description="parentOf: the image edited; inputTo; componentOf")
+    format: str | None = None
+    manifest: bool = Field(description="Whether the ingredient carried content credentials of its own")
+    signer: Signer | None = None
+    aiGenerated: bool
+
+
+class Verification(_Open):
+    """What an image's content credentials (C2PA) say, and whether they hold."""
+
+    valid: bool = Field(description="The manifest is intact and its signature holds")
+    trusted: bool = Field(description="Valid, and signed under this deployment's certificate authority")
+    manifest: bool = Field(description="Whether the image carries a C2PA manifest at all")
+    state: str | None = Field(None, description="c2pa's validation state: Invalid, Valid or Trusted")
+    reasons: list[str] = Field(description="Why it is not valid (c2pa's failure codes)")
+    signer: Signer | None = None
+    aiGenerated: bool = Field(description="An action of the manifest or its ingredients made AI content")
+    model: str | None = None
+    modelId: str | None = None
+    jobId: str | None = None
+    task: str | None = None
+    created: str | None = None
+    timestamped: bool
+    claimGenerator: str | None = None
+    actions: list[str]
+    ingredients: list[Ingredient]
+
+
 class OpenAPIDocument(_Open):
     openapi: str
     info: dict[str, Any]
@@ -202,6 +262,7 @@ _ERRORS: dict[str, tuple[type[ImageGenError], ...]] = {
     "uploads": (InvalidRequestError, UnauthorizedError, PayloadTooLargeError, InternalError),
     "models": (UnauthorizedError, InternalError),
     "usage": (InvalidRequestError, UnauthorizedError, InternalError, UpstreamError),
+    "verify": (InvalidRequestError, UnauthorizedError, PayloadTooLargeError, InternalError, UpstreamError),
     "openapi": (),
 }
 
@@ -314,6 +375,7 @@ def _shapes(
         "models": (None, {200: ("The served models", Models)}),
         "usage": (None, {200: ("The team's usage", Usage)}),
         "openapi": (None, {200: ("This document", OpenAPIDocument)}),
+        "verify": (("application/json", VerifyRequest), {200: ("The image's content credentials", Verification)}),
         "playground": (None, {200: ("The browser playground, one self-contained page", None)}),
     }
     return kinds[route.module]

@@ -38,6 +38,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/jobs/{id}", "jobs"),
     Route("GET", "/v1/models", "models"),
     Route("GET", "/v1/usage", "usage"),
+    # The content credentials (C2PA) of an image: this service's outputs, or anyone's.
+    Route("POST", "/v1/verify", "verify"),
     # The OpenAI Images API over the same tasks.
     Route("POST", "/v1/images/generations", "images_generations", role="openai"),
     Route("POST", "/v1/images/edits", "images_edits", role="openai"),
@@ -46,5 +48,6 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/playground", "playground", public=True),
 )
 
-# Handlers that no route serves: the state machine's steps, the upload trigger, the API key authorizer.
-WORKERS: tuple[str, ...] = ("publish", "fail", "trigger", "authorizer")
+# Handlers that no route serves: the state machine's steps, the upload trigger, the API key
+# authorizer, the webhook delivery.
+WORKERS: tuple[str, ...] = ("publish", "fail", "trigger", "authorizer", "webhook_delivery")

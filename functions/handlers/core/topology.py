@@ -18,7 +18,7 @@ INPUT_BUCKET_ID = "Inputs"
 _ALL_TASK_SETTINGS = (
     "output_bucket", "input_bucket", "state_machine_arn", "bedrock_region", "model_ids", "enabled_models",
     "default_models", "async_threshold_pixels", "presign_ttl_seconds", "upload_ttl_seconds", "sync_timeout_seconds",
-    "cors_origins", "spend_table", "idempotency_table",
+    "cors_origins", "spend_table", "idempotency_table", "webhook_queue_url", "webhook_allow_loopback",
 )  # fmt: skip
 FUNCTION_SETTINGS: dict[str, tuple[str, ...]] = {
     "task": _ALL_TASK_SETTINGS,
@@ -33,8 +33,9 @@ FUNCTION_SETTINGS: dict[str, tuple[str, ...]] = {
     "openapi": ("enabled_models", "cors_origins"),
     "playground": ("cors_origins",),
     "authorizer": (),
-    "publish": ("output_bucket", "bedrock_region", "spend_table"),
-    "fail": ("output_bucket", "bedrock_region", "spend_table"),
+    # A job's end queues its webhook (core/webhooks.py).
+    "publish": ("output_bucket", "bedrock_region", "spend_table", "webhook_queue_url"),
+    "fail": ("output_bucket", "bedrock_region", "spend_table", "webhook_queue_url"),
     "trigger": (
         "output_bucket",
         "input_bucket",
@@ -43,8 +44,28 @@ FUNCTION_SETTINGS: dict[str, tuple[str, ...]] = {
         "enabled_models",
         "default_models",
         "spend_table",
+        "webhook_queue_url",
+        "webhook_allow_loopback",
+    ),
+    # Reads the job's manifest (its view, fresh image URLs), signs, POSTs, records the attempt.
+    "webhook_delivery": (
+        "output_bucket",
+        "presign_ttl_seconds",
+        "webhook_queue_url",
+        "webhook_secret_arn",
+        "webhook_allow_loopback",
     ),
 }
+
+# Content credentials (core/provenance.py): the functions that store images sign them (a KMS key,
+# the certificate chain in a secret) and POST /v1/verify reads them; only these get the settings,
+# the grants and the c2pa layer (infra/provenance.py).
+SIGNING_SETTINGS = ("provenance", "signing_key", "certificate_secret", "timestamp_url")
+SIGNING_FUNCTIONS = ("task", "openai", "publish", "trigger")
+PROVENANCE_FUNCTIONS = (*SIGNING_FUNCTIONS, "verify")
+FUNCTION_SETTINGS |= {kind: (*FUNCTION_SETTINGS[kind], *SIGNING_SETTINGS) for kind in SIGNING_FUNCTIONS}
+# The chain's own CA is what it calls trusted; an s3:// image comes from an upload.
+FUNCTION_SETTINGS["verify"] = ("input_bucket", "cors_origins", "provenance", "certificate_secret")
 
 # glibc's malloc for every function's process: buffers of a few megabytes (images, their base64)
 # come from the heap and stay there between requests instead of being mapped from and returned
@@ -65,6 +86,7 @@ API_FUNCTION_TIMEOUT_SECONDS: dict[str, float] = {
     "usage": 10,
     "uploads": 10,
     "models": 10,
+    "verify": 10,
 }
 
 # The DynamoDB tables (infra/tables.py; the local stack and the tests make the same): partition

@@ -24,7 +24,7 @@ from imagegen.errors import ImageGenError, InternalError, InvalidRequestError, P
 from imagegen.logs import add_log_context, get_logger, log_context
 from imagegen.registry import API_BODY_LIMIT_BYTES, TASKS
 
-from . import bedrock, budgets, claims, jobs, layout, storage
+from . import bedrock, budgets, claims, jobs, layout, provenance, storage
 from .config import Settings, settings
 from .jobs import Job
 
@@ -132,6 +132,7 @@ def run(created: CreatedObject, holder: str = "") -> None:
         # A team's folder spends the team's budget: over it, the job fails before any call.
         reservation = budgets.reserve(team, jobs.charged(job))
         parsed = jobs.generate(built, long=True)
+        parsed = provenance.credential(job, parsed, provenance.inputs_of(built))
         manifest = jobs.finish(job, parsed)
         budgets.settle(reservation, jobs.charged(job))
         log.info("job %s succeeded for %s: %d images", job_id, created.key, len(manifest["images"]))

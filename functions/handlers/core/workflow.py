@@ -24,7 +24,7 @@ from imagegen.errors import (
 )
 from imagegen.logs import add_log_context, get_logger
 
-from . import bedrock, budgets, clients, jobs, layout, metrics, storage
+from . import bedrock, budgets, clients, jobs, layout, metrics, provenance, storage
 from .callers import NOBODY, Caller
 from .config import settings
 from .jobs import Job
@@ -73,7 +73,9 @@ def start(job: Job, built: BuiltRequest) -> Job:
                 "output": layout.s3_uri(bucket, response_key),
             }
         )
-    job = Job.from_dict({**job.to_dict(), "calls": calls})
+    # The input images, for the images' content credentials when publish signs them.
+    inputs = provenance.keep(job.id, provenance.inputs_of(built))
+    job = Job.from_dict({**job.to_dict(), "calls": calls, "inputs": inputs})
     storage.put_json(bucket, layout.job_record_key(job.id), job.to_dict())
     try:
         clients.stepfunctions().start_execution(
@@ -133,6 +135,8 @@ def publish(job_id: str) -> dict[str, Any]:
         jobs.record_failure(job_id, job, exc)
         budgets.settle(reservation, jobs.charged(job))
         return {"id": job_id, "status": "FAILED"}
+    # A signing failure raises like a storage one: the state machine retries this step.
+    parsed = provenance.credential(job, parsed, provenance.kept(job))
     manifest = jobs.finish(job, parsed)
     budgets.settle(reservation, jobs.charged(job))
     log.info("job %s succeeded: %d images, %d filtered", job_id, len(manifest["images"]), manifest["filtered"])
