@@ -4,8 +4,10 @@ moto KMS key with the chain of this run's local CA, whose certificate .local/sta
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import subprocess
 
 import c2pa
 
@@ -39,7 +41,7 @@ def test_the_stored_image_carries_a_manifest_the_reader_trusts_under_the_runs_ca
     assert read_store(stored, "image/png", _another_ca())["validation_state"] == "Valid"
 
 
-def test_verify_answers_valid_and_trusted_with_the_model_name(stack):
+def test_verify_answers_valid_and_trusted_with_the_model_name(stack, tmp_path):
     status, answer = stack.call(
         "POST", "/v1/text-to-image", {"model": "nova-canvas", "prompt": "a fox", "responseFormat": "base64"}
     )
@@ -51,6 +53,15 @@ def test_verify_answers_valid_and_trusted_with_the_model_name(stack):
     assert status == 200, verdict
     assert (verdict["valid"], verdict["trusted"], verdict["reasons"]) == (True, True, [])
     assert (verdict["model"], verdict["jobId"], verdict["aiGenerated"]) == ("nova-canvas", answer["id"], True)
+    # The same file as curl uploads it (a multipart form, which the gateway passes base64-encoded).
+    (tmp_path / "fox.png").write_bytes(base64.b64decode(image))
+    curl = subprocess.run(
+        ["curl", "-sS", "--fail-with-body", "-H", f"x-api-key: {stack.info['apiKey']}",
+         "-F", f"image=@{tmp_path / 'fox.png'}", stack.info["api"] + "/verify"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert curl.returncode == 0, curl.stdout + curl.stderr
+    assert json.loads(curl.stdout) == verdict
 
 
 def _another_ca() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 
 from fake_bedrock import FakeBedrock
 from stacks import ACCOUNT, REGION
+from urllib3 import encode_multipart_formdata
 
 EVENTS = Path(__file__).parent.parent / "events"
 OUTPUT_BUCKET = "imagegen-output"
@@ -53,6 +55,15 @@ def api_event(path: str, body: Any = None, *, method: str = "POST", raw: str | N
     event["requestContext"]["path"] = f"/prod{path}"
     event["httpMethod"] = event["requestContext"]["httpMethod"] = method
     event["body"] = raw if raw is not None else (None if body is None else json.dumps(body))
+    return event
+
+
+def form_event(path: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """A multipart form as API Gateway passes it with multipart/form-data a binary media type."""
+    body, content_type = encode_multipart_formdata(fields)
+    event = api_event(path, raw=base64.b64encode(body).decode("ascii"))
+    event["headers"]["Content-Type"] = content_type
+    event["isBase64Encoded"] = True
     return event
 
 

@@ -24,20 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import bombs
-from harness import INPUT_BUCKET, OUTPUT_BUCKET, REGION, STATE_MACHINE_NAME, api_event, call
+from harness import INPUT_BUCKET, OUTPUT_BUCKET, REGION, STATE_MACHINE_NAME, api_event, call, form_event
 from imaging import mask_b64, png_b64, png_bytes
 from PIL import Image
-from urllib3 import encode_multipart_formdata
 
 # --- what the server is sent -----------------------------------------------------------------
-
-
-def form_event(path: str, fields: dict[str, Any]) -> dict[str, Any]:
-    body, content_type = encode_multipart_formdata(fields)
-    event = api_event(path, raw=base64.b64encode(body).decode("ascii"))
-    event["headers"]["Content-Type"] = content_type
-    event["isBase64Encoded"] = True
-    return event
 
 
 def png_file(data: bytes) -> tuple[str, bytes, str]:

@@ -13,21 +13,11 @@ import images_generations
 import images_variations
 import pytest
 from fake_bedrock import error
-from harness import OUTPUT_BUCKET, api_event, call
+from harness import OUTPUT_BUCKET, api_event, call, form_event
 from imaging import png_bytes
 from PIL import Image
-from urllib3 import encode_multipart_formdata
 
 from imagegen.registry import MODELS
-
-
-def form_event(path: str, fields: dict) -> dict:
-    """A multipart form as API Gateway passes it with multipart/form-data a binary media type."""
-    body, content_type = encode_multipart_formdata(fields)
-    event = api_event(path, raw=base64.b64encode(body).decode("ascii"))
-    event["headers"]["Content-Type"] = content_type
-    event["isBase64Encoded"] = True
-    return event
 
 
 def png_file(data: bytes, name: str = "image.png") -> tuple[str, bytes, str]:

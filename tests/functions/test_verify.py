@@ -17,7 +17,7 @@ import struct
 import zlib
 
 import pytest
-from harness import INPUT_BUCKET, OUTPUT_BUCKET, api_event, call
+from harness import INPUT_BUCKET, OUTPUT_BUCKET, api_event, call, form_event
 from imaging import b64, mask_b64, png_bytes
 from signing import SIGNER
 
@@ -41,7 +41,7 @@ def generated(body: dict | None = None, handler=text_to_image, path: str = "/v1/
     return view, base64.b64decode(view["images"][0]["base64"])
 
 
-def fields(answer: dict) -> list[str]:
+def fields_of(answer: dict) -> list[str]:
     return [detail["field"] for detail in answer["error"]["details"]]
 
 
@@ -123,6 +123,33 @@ def test_an_upload_named_by_its_s3_uri_is_verified(aws):
     assert status == 200 and answer["trusted"] is True, answer
 
 
+@pytest.mark.usefixtures("signing")
+def test_an_image_sent_as_a_form_file_is_verified_as_its_base64_is(aws):
+    view, image = generated()
+
+    # As `curl -F image=@fox.png $API/verify` sends it.
+    status, answer, _ = call(verify, form_event("/v1/verify", {"image": ("fox.png", image, "image/png")}))
+
+    assert status == 200, answer
+    assert (answer["valid"], answer["trusted"], answer["jobId"]) == (True, True, view["id"])
+    assert answer == check({"image": b64(image)})[1]
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({}, "image"),
+        ({"image": ("x.png", b"not an image", "image/png")}, "image"),
+        ({"image": ("x.png", png_bytes(8, 8), "image/png"), "note": "hi"}, "note"),
+    ],
+)
+def test_a_form_without_an_image_file_or_with_other_fields_is_a_400_naming_the_field(aws, fields, named):
+    status, answer, _ = call(verify, form_event("/v1/verify", fields))
+
+    assert status == 400, answer
+    assert fields_of(answer) == [named]
+
+
 # --- images whose credentials do not hold, or that have none -----------------------------------------
 
 
@@ -191,21 +218,21 @@ def test_an_image_that_is_not_base64_or_an_s3_uri_is_a_400_naming_image(aws, val
     status, answer = check({"image": value})
 
     assert status == 400, answer
-    assert answer["error"]["code"] == "invalid_request" and fields(answer) == ["image"]
+    assert answer["error"]["code"] == "invalid_request" and fields_of(answer) == ["image"]
 
 
 def test_decoded_bytes_that_are_no_image_are_a_400_naming_image(aws):
     status, answer = check({"image": b64(b"just some text, not an image")})
 
     assert status == 400, answer
-    assert fields(answer) == ["image"]
+    assert fields_of(answer) == ["image"]
 
 
 def test_an_unknown_field_is_a_400_naming_it(aws):
     status, answer = check({"image": b64(png_bytes(8, 8)), "trustAnchors": "-----BEGIN CERTIFICATE-----"})
 
     assert status == 400, answer
-    assert answer["error"]["code"] == "invalid_request" and fields(answer) == ["trustAnchors"]
+    assert answer["error"]["code"] == "invalid_request" and fields_of(answer) == ["trustAnchors"]
 
 
 @pytest.mark.usefixtures("signing")
@@ -216,11 +243,11 @@ def test_an_s3_uri_outside_the_input_bucket_is_a_400_naming_image(aws):
 
     assert view["images"][0]["s3Uri"].startswith(f"s3://{OUTPUT_BUCKET}/")
     assert status == 400, answer
-    assert fields(answer) == ["image"] and INPUT_BUCKET in answer["error"]["message"]
+    assert fields_of(answer) == ["image"] and INPUT_BUCKET in answer["error"]["message"]
 
 
 def test_a_missing_upload_is_a_400_naming_image(aws):
     status, answer = check({"image": f"s3://{INPUT_BUCKET}/uploads/never-uploaded.png"})
 
     assert status == 400, answer
-    assert fields(answer) == ["image"]
+    assert fields_of(answer) == ["image"]

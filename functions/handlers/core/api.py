@@ -235,7 +235,12 @@ def get_usage(event: http.Event, context: Any) -> http.Response:
 
 @http.api
 def verify_image(event: http.Event, context: Any) -> http.Response:
-    """What an image's content credentials say and whether they hold (core/provenance.py)."""
+    """What an image's content credentials say and whether they hold (core/provenance.py): the
+    image as JSON (base64 or an upload's s3:// URI) or as the ``image`` file of a form."""
+    if http.is_form(event):
+        return http.response(
+            200, provenance.verify_form(http.raw_body(event), http.header(event, "Content-Type") or "")
+        )
     return http.response(200, provenance.verify(http.json_body(event)))
 
 

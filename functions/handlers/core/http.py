@@ -70,6 +70,24 @@ def json_body(event: Event) -> Any:
     return parse_json(body)
 
 
+def raw_body(event: Event) -> bytes:
+    """The request body's bytes (a form API Gateway passed base64-encoded, or text)."""
+    raw = event.get("body") or ""
+    if not isinstance(raw, str):
+        raise InvalidRequestError.for_field("body", "is not a multipart form")
+    try:
+        if event.get("isBase64Encoded"):
+            return base64.b64decode(raw, validate=True)
+        return raw.encode("utf-8")
+    except (binascii.Error, ValueError):  # UnicodeEncodeError (a lone surrogate) is a ValueError
+        raise InvalidRequestError.for_field("body", "is not a multipart form (not base64 or not UTF-8)") from None
+
+
+def is_form(event: Event) -> bool:
+    """Whether the body is declared a ``multipart/form-data`` form."""
+    return (header(event, "Content-Type") or "").split(";")[0].strip().lower() == "multipart/form-data"
+
+
 def arrival(event: Event, limit_seconds: float) -> float:
     """When API Gateway received this request, as a ``time.monotonic()`` value.
 

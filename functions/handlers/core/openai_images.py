@@ -11,7 +11,6 @@ with a warning; any other this service cannot honour is a 400 naming it, in Open
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import time
 from collections.abc import Callable
@@ -433,7 +432,7 @@ def nearest_ratio(width: int, height: int, ratios: Any) -> str:
 def _form(event: http.Event) -> dict[str, Any]:
     """A multipart form as a body: text fields as strings, files as bytes (``image[]`` parts
     gathered under ``image``)."""
-    body = _raw_body(event)
+    body = http.raw_body(event)
     if len(body) > http.LAMBDA_PAYLOAD_LIMIT_BYTES:
         # Lambda refuses such an event before this runs; a caller of the function itself is told so too.
         raise http.request_too_large(len(body))
@@ -449,18 +448,6 @@ def _form(event: http.Event) -> dict[str, Any]:
     if images:
         form["image"] = images if len(images) > 1 else images[0]
     return form
-
-
-def _raw_body(event: http.Event) -> bytes:
-    raw = event.get("body") or ""
-    if not isinstance(raw, str):
-        raise InvalidRequestError.for_field("body", "is not a multipart form")
-    try:
-        if event.get("isBase64Encoded"):
-            return base64.b64decode(raw, validate=True)
-        return raw.encode("utf-8")
-    except (binascii.Error, ValueError):  # UnicodeEncodeError (a lone surrogate) is a ValueError
-        raise InvalidRequestError.for_field("body", "is not a multipart form (not base64 or not UTF-8)") from None
 
 
 def _b64(data: bytes) -> str:

@@ -166,6 +166,11 @@ class VerifyRequest(BaseModel):
     image: str = Field(description="The image: base64, a data: URL, or an upload's s3:// URI (POST /v1/uploads)")
 
 
+class VerifyForm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    image: bytes = Field(description="The image file (PNG, JPEG or WebP), as `curl -F image=@photo.png` sends it")
+
+
 class Signer(_Open):
     name: str | None = None
     organization: str | None = None
@@ -306,6 +311,10 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
         if route.module in _examples():
             content["example"] = _examples()[route.module]
         operation["requestBody"] = {"required": True, "content": {media: content}}
+        if route.module in _FORMS_TOO:
+            operation["requestBody"]["content"]["multipart/form-data"] = {
+                "schema": _ref(_FORMS_TOO[route.module], schemas)
+            }
     if "{id}" in route.path:
         operation["parameters"] = [
             {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
@@ -345,6 +354,8 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
     return operation
 
 
+# Routes that take their JSON body's fields as a multipart form too.
+_FORMS_TOO: dict[str, type[BaseModel]] = {"verify": VerifyForm}
 # The routes that answer OpenAI's server-sent events when asked to stream.
 _STREAMED = ("images_generations", "images_edits")
 

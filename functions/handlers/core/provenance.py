@@ -507,7 +507,29 @@ def verify(body: Any) -> dict[str, Any]:
         raise InvalidRequestError.from_details(
             [{"field": name or "body", "message": f"unknown field {name!r}"} for name in unknown]
         )
-    data = _image_bytes(body.get("image"))
+    return _verified(_image_bytes(body.get("image")))
+
+
+def verify_form(body: bytes, content_type: str) -> dict[str, Any]:
+    """POST /v1/verify as a multipart form (``curl -F image=@photo.png``): its ``image`` file."""
+    from .multipart import parse_form
+
+    parts = parse_form(body, content_type, max_parts=8)
+    unknown = [part.name for part in parts if part.name != "image"]
+    if unknown:
+        raise InvalidRequestError.from_details(
+            [{"field": name or "body", "message": f"unknown field {name!r}"} for name in unknown]
+        )
+    if not parts:
+        raise InvalidRequestError.for_field("image", "an image file is required")
+    data = parts[0].data
+    if len(data) > VERIFY_MAX_BYTES:
+        message = f"the image is over {VERIFY_MAX_BYTES:,} bytes"
+        raise PayloadTooLargeError(f"image: {message}", [{"field": "image", "message": message}])
+    return _verified(data)
+
+
+def _verified(data: bytes) -> dict[str, Any]:
     from imagegen.images import MIME_TYPES, sniff_format
 
     kind = sniff_format(data)
