@@ -138,7 +138,7 @@ def run_stack(state_dir: Path, **settings: str) -> Iterator[Stack]:
     assert "stopped" in output
     assert not stack_file.exists()
     for used in (port, port + 1):
-        with socket.socket() as probe:
-            # SO_REUSEADDR ignores connections left in TIME_WAIT, not a server still listening.
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind(("127.0.0.1", used))  # free again: the servers are gone
+        # Nothing answers there any more: the servers are gone. (Binding the port instead would
+        # also fail when another test's outgoing connection was given the same ephemeral port.)
+        with socket.socket() as probe, pytest.raises(ConnectionRefusedError):
+            probe.connect(("127.0.0.1", used))
