@@ -10,6 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from core.topology import PROCESS_ENVIRONMENT
@@ -88,6 +89,30 @@ def secure_bucket(
     # (https://github.com/aws/aws-cdk/issues/27125): keep them together.
     bucket.policy.apply_removal_policy(RemovalPolicy.RETAIN)
     return bucket
+
+
+def queue_with_dead_letters(
+    scope: Construct, *, visibility_timeout: Duration, retention_period: Duration, max_receive_count: int
+) -> tuple[sqs.Queue, sqs.Queue]:
+    """A queue (``Queue``) whose messages move to a dead-letter queue (``DeadLetters``, kept 14
+    days) after ``max_receive_count`` receives; both encrypted and TLS-only."""
+    dead_letters = sqs.Queue(
+        scope,
+        "DeadLetters",
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=Duration.days(14),
+    )
+    queue = sqs.Queue(
+        scope,
+        "Queue",
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        visibility_timeout=visibility_timeout,
+        retention_period=retention_period,
+        dead_letter_queue=sqs.DeadLetterQueue(queue=dead_letters, max_receive_count=max_receive_count),
+    )
+    return queue, dead_letters
 
 
 def handler_code() -> lambda_.Code:

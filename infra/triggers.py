@@ -10,13 +10,12 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from core import layout
 from core.topology import TRIGGER_BATCH_SIZE, TRIGGER_MAX_RECEIVE_COUNT, TRIGGER_TIMEOUT_SECONDS
 
-from .defaults import FunctionLogs, python_function
+from .defaults import FunctionLogs, python_function, queue_with_dead_letters
 
 TRIGGER_TIMEOUT = Duration.seconds(TRIGGER_TIMEOUT_SECONDS)
 # AWS's advice for SQS event sources: visibility at least six times the function timeout.
@@ -36,21 +35,11 @@ class UploadTriggers(Construct):
         function_logs: FunctionLogs,
     ) -> None:
         super().__init__(scope, id)
-        self.dead_letters = sqs.Queue(
+        self.queue, self.dead_letters = queue_with_dead_letters(
             self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        self.queue = sqs.Queue(
-            self,
-            "Queue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
             visibility_timeout=VISIBILITY_TIMEOUT,
             retention_period=Duration.days(4),
-            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letters, max_receive_count=TRIGGER_MAX_RECEIVE_COUNT),
+            max_receive_count=TRIGGER_MAX_RECEIVE_COUNT,
         )
         input_bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED,

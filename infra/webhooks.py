@@ -15,13 +15,12 @@ from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_secretsmanager as secretsmanager
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from core.config import Settings
 from core.webhooks import BATCH_SIZE, FUNCTION_TIMEOUT_SECONDS, MAX_ATTEMPTS, MAX_CONCURRENCY, MAX_MESSAGE_AGE_SECONDS
 
-from .defaults import FunctionLogs, python_function
+from .defaults import FunctionLogs, python_function, queue_with_dead_letters
 
 # AWS's advice for SQS event sources: visibility at least six times the function timeout. A
 # failed attempt sets its own delay (ChangeMessageVisibility); this one applies after a crash.
@@ -60,22 +59,9 @@ class Webhooks(Construct):
                 "rotation would fail their deliveries; an operator rotates it with the receivers (README)",
             )
         )
-        self.dead_letters = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        self.queue = sqs.Queue(
-            self,
-            "Queue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            visibility_timeout=VISIBILITY_TIMEOUT,
-            retention_period=RETENTION,
-            # One receive per attempt: past the last, the message moves to the dead-letter queue.
-            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letters, max_receive_count=MAX_ATTEMPTS),
+        # One receive per attempt: past the last, the message moves to the dead-letter queue.
+        self.queue, self.dead_letters = queue_with_dead_letters(
+            self, visibility_timeout=VISIBILITY_TIMEOUT, retention_period=RETENTION, max_receive_count=MAX_ATTEMPTS
         )
         own = Settings(webhook_queue_url=self.queue.queue_url, webhook_secret_arn=self.secret.secret_arn)
         self.function = python_function(

@@ -7,35 +7,15 @@ and stays in the queue; past the last attempt moto moves it to the dead-letter q
 
 from __future__ import annotations
 
-import logging
-
 from core.webhooks import BATCH_SIZE
 
 from .poller import TriggerPoller
 
-log = logging.getLogger("imagegen.local")
-
 
 class WebhookPoller(TriggerPoller):
     name = "webhook-poller"
-
-    def poll(self) -> int:
-        from webhook_delivery import handler
-
-        received = self.sqs.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=BATCH_SIZE,
-            WaitTimeSeconds=1,
-            MessageSystemAttributeNames=["All"],
-        ).get("Messages", [])
-        if not received:
-            return 0
-        result = handler({"Records": [self._record(m) for m in received]}, None)
-        failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
-        for message in received:
-            if message["MessageId"] not in failed:
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return len(received)
+    function = "webhook_delivery"
+    batch_size = BATCH_SIZE
 
 
 # Short, so that an attempt that crashed comes back quickly (a failed one sets its own delay).

@@ -7,6 +7,7 @@ dead-letter queue, as in the cloud.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from typing import Any
 
@@ -21,6 +22,9 @@ log = logging.getLogger("imagegen.local")
 
 class TriggerPoller(BackgroundLoop):
     name = "trigger-poller"
+    # The function the queue feeds (its module in functions/handlers), and the mapping's batch size.
+    function = "trigger"
+    batch_size = TRIGGER_BATCH_SIZE
 
     def __init__(self, queue_url: str, queue_arn: str) -> None:
         super().__init__()
@@ -31,11 +35,10 @@ class TriggerPoller(BackgroundLoop):
         return self.poll() > 0
 
     def poll(self) -> int:
-        from trigger import handler
-
+        handler = importlib.import_module(self.function).handler
         received = self.sqs.receive_message(
             QueueUrl=self.queue_url,
-            MaxNumberOfMessages=TRIGGER_BATCH_SIZE,
+            MaxNumberOfMessages=self.batch_size,
             WaitTimeSeconds=1,
             MessageSystemAttributeNames=["All"],
         ).get("Messages", [])
